@@ -1,0 +1,26 @@
+/*
+ * app.h - what the API layer gives the HTTP server: the route table and the
+ * hooks that wrap every handler (authentication, the per-request database
+ * connection, transactions and Idempotency-Key replays).
+ */
+#ifndef LY_API_APP_H
+#define LY_API_APP_H
+
+#include "core/cfg.h"
+#include "http/server.h"
+
+/* The route table, in openapi.yaml order (routes.c). */
+extern const struct route api_routes[];
+extern const size_t api_nroutes;
+
+/* The hooks for http_server_start; `c` is borrowed for the app's life. */
+const struct http_app *api_app(const struct cfg *c);
+
+/*
+ * The request's database connection, acquired on first use and released by
+ * the app when the request is done.  Inside a ROUTE_TX route it is already in
+ * the request's transaction.  Returns NULL with ERR_UNAVAILABLE.
+ */
+struct db *api_db(struct req *rq, struct err *e);
+
+#endif

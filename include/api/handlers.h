@@ -1,0 +1,33 @@
+/*
+ * handlers.h - every route handler, one declaration each, grouped by the
+ * file that implements it.  The route table (src/api/routes.c) is the only
+ * caller.  All follow handler_fn: 0 with `rs` filled, or -1 with `e` set.
+ */
+#ifndef LY_API_HANDLERS_H
+#define LY_API_HANDLERS_H
+
+#include "http/http.h"
+
+/* health.c */
+int api_healthz(struct req *rq, struct resp *rs, struct err *e);
+int api_readyz(struct req *rq, struct resp *rs, struct err *e);
+int api_metrics(struct req *rq, struct resp *rs, struct err *e);
+
+/* keys.c */
+int api_keys_list(struct req *rq, struct resp *rs, struct err *e);
+int api_keys_create(struct req *rq, struct resp *rs, struct err *e);
+int api_keys_revoke(struct req *rq, struct resp *rs, struct err *e);
+
+/* tokens.c */
+int api_member_tokens_create(struct req *rq, struct resp *rs, struct err *e);
+int api_member_tokens_revoke(struct req *rq, struct resp *rs, struct err *e);
+
+/* members.c */
+int api_members_create(struct req *rq, struct resp *rs, struct err *e);
+int api_members_lookup(struct req *rq, struct resp *rs, struct err *e);
+int api_members_get(struct req *rq, struct resp *rs, struct err *e);
+int api_members_update(struct req *rq, struct resp *rs, struct err *e);
+int api_members_erase(struct req *rq, struct resp *rs, struct err *e);
+int api_me_get(struct req *rq, struct resp *rs, struct err *e);
+
+#endif

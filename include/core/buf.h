@@ -1,0 +1,27 @@
+/*
+ * buf.h - a growable byte buffer, always NUL-terminated.
+ *
+ * The buffer owns its memory; buf_steal() hands it to the caller (for example
+ * to MHD with MHD_RESPMEM_MUST_FREE).  Growth aborts on out-of-memory.
+ */
+#ifndef LY_CORE_BUF_H
+#define LY_CORE_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+    char *data; /* NULL until the first append */
+    size_t len;
+    size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_cleanup(struct buf *b); /* safe on a zeroed or cleaned buffer */
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Returns the data (new allocation, free() it; never NULL) and empties b. */
+char *buf_steal(struct buf *b, size_t *len);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * log.h - one JSON object per line on stderr.
+ *
+ * Lines are written with a single write(2) so concurrent threads never
+ * interleave.  Callers must not log personal data or credentials.
+ */
+#ifndef LY_CORE_LOG_H
+#define LY_CORE_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Parses "debug", "info", "warn", "error"; returns -1 if unknown. */
+int log_level_parse(const char *s, enum log_level *out);
+void log_set_level(enum log_level lv);
+bool log_enabled(enum log_level lv);
+
+/* {"ts":..,"level":..,"msg":msg[,"detail":detail]}; both strings are escaped. */
+void log_msg(enum log_level lv, const char *msg, const char *detail);
+
+/*
+ * {"ts":..,"level":..,<fields>}: `fields` is already-valid JSON members
+ * (for example "\"msg\":\"x\",\"n\":3"), built with log_escape().
+ */
+void log_fields(enum log_level lv, const char *fields);
+
+/*
+ * Writes `s` as the inside of a JSON string into dst (always NUL-terminated,
+ * truncated to fit).  Returns dst.
+ */
+char *log_escape(char *dst, size_t n, const char *s);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * server.h - the HTTP server: libmicrohttpd in thread-pool mode over epoll.
+ *
+ * The server owns the request lifecycle (routing, body limits, content type,
+ * JSON parsing, problem+json rendering, X-Request-Id, access log, metrics);
+ * the application supplies the route table and three hooks.  The server
+ * knows nothing about the database or any particular route.
+ */
+#ifndef LY_HTTP_SERVER_H
+#define LY_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "http/http.h"
+
+struct http_app {
+    const struct route *routes; /* borrowed; lives as long as the server */
+    size_t nroutes;
+    /*
+     * Authenticates the caller of a non-public route from its headers alone
+     * (before the body is read), filling rq->who.  Returns -1 with
+     * ERR_UNAUTHORIZED or ERR_FORBIDDEN (or ERR_UNAVAILABLE).
+     */
+    int (*authenticate)(struct req *rq, struct err *e);
+    /* Runs the matched route (its handler inside any wrapping). */
+    int (*run)(struct req *rq, struct resp *rs, struct err *e);
+    /* Releases what the application holds for rq; called once per request. */
+    void (*done)(struct req *rq);
+};
+
+struct http_server;
+
+/*
+ * Starts listening on c->listen_host:c->listen_port with c->threads worker
+ * threads.  `c` and `app` are borrowed and must outlive the server.  Returns
+ * a new server (free with http_server_stop) or NULL with `e` set.
+ */
+struct http_server *http_server_start(const struct cfg *c, const struct http_app *app,
+                                      struct err *e);
+
+/* The port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *s);
+
+/*
+ * Stops accepting connections, lets the requests in flight finish (up to
+ * `grace_ms`), then stops the workers and frees `s`.
+ */
+void http_server_stop(struct http_server *s, int grace_ms);
+
+#endif

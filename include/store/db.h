@@ -1,0 +1,97 @@
+/*
+ * db.h - the PostgreSQL connection pool and the one way statements run.
+ *
+ * Only src/store/ includes this header; PGresult never leaves src/store/.
+ * Every statement is a `struct db_stmt` (name + parameterised SQL) prepared
+ * lazily, once per connection.  Connections are opened on first use and
+ * re-opened after a failure, so the daemon starts and keeps running while
+ * PostgreSQL is down, answering ERR_UNAVAILABLE meanwhile.
+ *
+ * Thread-safety: the pool is shared; a `struct db` belongs to one thread
+ * between db_acquire() and db_release().
+ */
+#ifndef LY_STORE_DB_H
+#define LY_STORE_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+struct db;
+
+struct db_stmt {
+    const char *name; /* unique prepared-statement name */
+    const char *sql;  /* parameterised text: $1, $2, ... */
+};
+
+/* Creates the process-wide pool of `size` connections (opened lazily).
+ * `url` is borrowed and must outlive the pool. */
+void db_pool_init(const char *url, int size);
+void db_pool_cleanup(void);
+int db_pool_in_use(void);
+int db_pool_size(void);
+
+/*
+ * Takes a connection, waiting up to a few seconds for a free one and
+ * connecting if needed.  Returns NULL with ERR_UNAVAILABLE.
+ */
+struct db *db_acquire(struct err *e);
+
+/* Gives the connection back, rolling back any open transaction. */
+void db_release(struct db *db);
+
+/*
+ * Opens a connection outside the pool (for the CLI commands and the
+ * listener).  Returns a new PGconn (PQfinish it) or NULL with ERR_UNAVAILABLE.
+ */
+PGconn *db_connect(const char *url, struct err *e);
+
+/*
+ * Runs `st` with `n` text parameters (NULL = SQL NULL).  Returns a new
+ * PGresult (PQclear it) of status TUPLES_OK or COMMAND_OK, or NULL with `e`
+ * set: ERR_CONFLICT for unique violations, ERR_VALIDATION for check and
+ * foreign-key violations, ERR_UNAVAILABLE when the connection is lost,
+ * ERR_INTERNAL otherwise.  db_sqlstate() and db_constraint() then tell the
+ * caller more.
+ */
+PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+                  struct err *e);
+
+/* Like db_exec, for statements whose result is not needed.  Returns 0/-1. */
+int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+           struct err *e);
+
+/* Transactions: one request's writes go into one transaction. */
+int db_begin(struct db *db, struct err *e);
+int db_commit(struct db *db, struct err *e);
+void db_rollback(struct db *db);
+int db_savepoint(struct db *db, struct err *e);
+int db_rollback_to_savepoint(struct db *db, struct err *e);
+bool db_in_tx(const struct db *db);
+
+/* The SQLSTATE and constraint name of the last failed statement ("" if none). */
+const char *db_sqlstate(const struct db *db);
+const char *db_constraint(const struct db *db);
+
+/* A timestamptz column rendered as the API shows times: RFC 3339 in UTC. */
+#define DB_TIMESTAMP(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Writes v as a decimal statement parameter into buf. */
+void db_i64_text(int64_t v, char buf[24]);
+
+/* The row count of an INSERT, UPDATE or DELETE result. */
+int64_t db_affected(const PGresult *res);
+
+/* --- reading results (values are copied; nothing keeps the PGresult) --- */
+bool db_is_null(const PGresult *res, int row, int col);
+/* Parses an int8/int4 column; -1 with ERR_INTERNAL if it is not one. */
+int db_get_i64(const PGresult *res, int row, int col, int64_t *out, struct err *e);
+/* Returns an arena copy of a text column, or NULL when it is SQL NULL. */
+char *db_get_str(const PGresult *res, int row, int col, struct arena *a);
+bool db_get_bool(const PGresult *res, int row, int col);
+
+#endif

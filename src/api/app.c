@@ -1,0 +1,202 @@
+/*
+ * app.c - what wraps every handler: the request's database connection, the
+ * one transaction of a write route, and Idempotency-Key replays.
+ *
+ * For a ROUTE_TX route the order inside the transaction is:
+ *   BEGIN; claim the Idempotency-Key (if any); SAVEPOINT; handler;
+ *   on success: store the response; COMMIT
+ *   on a 4xx:   ROLLBACK TO SAVEPOINT; store the problem; COMMIT
+ *   on a 5xx:   ROLLBACK (the key stays free so the client may retry)
+ * The response sent is the very text stored, so a replay is byte-identical
+ * (except that a credential shown once is stored as null: see
+ * without_secrets).
+ *
+ * Must not contain SQL or know any particular route.
+ */
+#include "api/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "api/secret.h"
+#include "core/xmalloc.h"
+#include "http/problem.h"
+#include "store/db.h"
+#include "store/idempotency.h"
+
+struct db *api_db(struct req *rq, struct err *e)
+{
+    if (rq->db == NULL)
+        rq->db = db_acquire(e);
+    return rq->db;
+}
+
+static void app_done(struct req *rq)
+{
+    if (rq->db != NULL) {
+        db_release(rq->db);
+        rq->db = NULL;
+    }
+}
+
+/*
+ * Credentials are stored only as hashes, so the record of a response that
+ * shows one keeps it as null: a replay says "created" without showing the
+ * secret a second time (the caller that lost it revokes and creates again).
+ */
+static json_t *without_secrets(const json_t *body)
+{
+    static const char *const secret_fields[] = {"key", "token"};
+    json_t *copy = json_deep_copy(body);
+
+    for (size_t i = 0; copy != NULL && i < sizeof(secret_fields) / sizeof(secret_fields[0]); i++)
+        if (json_object_get(copy, secret_fields[i]) != NULL)
+            json_object_set_new(copy, secret_fields[i], json_null());
+    return copy;
+}
+
+/* Renders a response (or the problem for `e`) as text. */
+static char *render(struct req *rq, struct resp *rs, const struct err *e, int *status)
+{
+    json_t *p;
+    char *text;
+
+    if (e != NULL) {
+        p = problem_from_err(e, rq->request_id);
+        text = json_dumps(p, JSON_COMPACT);
+        json_decref(p);
+        *status = err_info_of(e->code)->status;
+    } else if (rs->json != NULL) {
+        text = json_dumps(rs->json, JSON_COMPACT);
+        *status = rs->status;
+    } else {
+        text = xstrdup("");
+        *status = rs->status;
+    }
+    if (text == NULL)
+        text = xstrdup("");
+    return text;
+}
+
+/* Makes `text` (steals it) the response body. */
+static void send_text(struct resp *rs, int status, char *text)
+{
+    size_t len = strlen(text);
+
+    json_decref(rs->json);
+    rs->json = NULL;
+    if (len == 0) {
+        free(text);
+        resp_empty(rs, status);
+        return;
+    }
+    resp_raw(rs, status, status >= 400 ? "application/problem+json" : "application/json", text,
+             len);
+}
+
+static int idem_scope(const struct req *rq, char *dst, size_t n)
+{
+    if (rq->who.role == ROLE_MEMBER)
+        return snprintf(dst, n, "tok:%lld", (long long)rq->who.token_id);
+    return snprintf(dst, n, "key:%lld", (long long)rq->who.key_id);
+}
+
+static int run_tx(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct db *db = api_db(rq, e);
+    struct idem_key k;
+    struct idem_record rec;
+    char scope[48], hash[67];
+    bool idem = rq->method == HTTP_POST && rq->idempotency_key != NULL;
+    struct err herr;
+    char *text;
+    char *stored = NULL; /* what the record keeps, when it differs from `text` */
+    int status;
+
+    if (db == NULL)
+        return -1;
+    if (idem) {
+        size_t klen = strlen(rq->idempotency_key);
+
+        if (klen == 0 || klen > 200)
+            return err_field(e, "Idempotency-Key", "must be 1 to 200 characters");
+        idem_scope(rq, scope, sizeof(scope));
+        secret_hash_bytea(rq->body.data ? rq->body.data : "", hash);
+        k = (struct idem_key){scope, rq->method_name, rq->path, rq->idempotency_key, hash};
+    }
+    if (db_begin(db, e) < 0)
+        return -1;
+    if (idem) {
+        int claimed = store_idem_claim(db, &k, &rec, &rq->arena, e);
+
+        if (claimed < 0)
+            goto fail;
+        if (claimed == 1) {
+            db_rollback(db);
+            if (!rec.same_request)
+                return err_set(e, ERR_IDEMPOTENCY_KEY_REUSED,
+                               "this Idempotency-Key was used with a different request");
+            send_text(rs, rec.status, xstrdup(rec.body ? rec.body : ""));
+            return 0;
+        }
+        if (db_savepoint(db, e) < 0)
+            goto fail;
+    }
+
+    err_clear(&herr);
+    if (rq->route->handler(rq, rs, &herr) < 0) {
+        if (!idem || err_info_of(herr.code)->status >= 500 || db_rollback_to_savepoint(db, e) < 0) {
+            db_rollback(db);
+            *e = herr;
+            return -1;
+        }
+        text = render(rq, rs, &herr, &status);
+    } else {
+        if (!idem)
+            return db_commit(db, e);
+        text = render(rq, rs, NULL, &status);
+        if ((rq->route->flags & ROUTE_SECRET) && rs->json != NULL) {
+            json_t *redacted = without_secrets(rs->json);
+
+            stored = redacted ? json_dumps(redacted, JSON_COMPACT) : NULL;
+            json_decref(redacted);
+        }
+    }
+    if (store_idem_finish(db, &k, status, stored ? stored : text, e) < 0 || db_commit(db, e) < 0) {
+        free(stored);
+        free(text);
+        goto fail;
+    }
+    free(stored);
+    send_text(rs, status, text);
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+static int app_run(struct req *rq, struct resp *rs, struct err *e)
+{
+    if (rq->route->flags & ROUTE_TX)
+        return run_tx(rq, rs, e);
+    return rq->route->handler(rq, rs, e);
+}
+
+static struct http_app app;
+
+const struct http_app *api_app(const struct cfg *c)
+{
+    (void)c;
+    for (size_t i = 0; i < api_nroutes; i++) {
+        /* Every POST must be able to honour Idempotency-Key. */
+        ly_assert(api_routes[i].method != HTTP_POST || (api_routes[i].flags & ROUTE_TX));
+    }
+    app.routes = api_routes;
+    app.nroutes = api_nroutes;
+    app.authenticate = auth_authenticate;
+    app.run = app_run;
+    app.done = app_done;
+    return &app;
+}

@@ -1,0 +1,34 @@
+/*
+ * routes.c - THE route table: every endpoint, who may call it, and how it
+ * runs, one line each, in openapi.yaml order.  This is the daemon's single
+ * permission table: auth.c checks `roles` and nothing else decides access.
+ * A test keeps this table and openapi.yaml equal.
+ */
+#include "api/app.h"
+#include "api/handlers.h"
+
+#define STAFF     (ROLE_ADMIN | ROLE_POS | ROLE_APP)
+#define ADMIN_APP (ROLE_ADMIN | ROLE_APP)
+
+const struct route api_routes[] = {
+    {HTTP_GET, "/healthz", api_healthz, ROLE_NONE, 0},
+    {HTTP_GET, "/readyz", api_readyz, ROLE_NONE, 0},
+    {HTTP_GET, "/metrics", api_metrics, ROLE_NONE, 0},
+
+    {HTTP_GET, "/v1/keys", api_keys_list, ROLE_ADMIN, 0},
+    {HTTP_POST, "/v1/keys", api_keys_create, ROLE_ADMIN, ROUTE_TX | ROUTE_SECRET},
+    {HTTP_DELETE, "/v1/keys/{id}", api_keys_revoke, ROLE_ADMIN, ROUTE_TX},
+
+    {HTTP_POST, "/v1/members", api_members_create, STAFF, ROUTE_TX},
+    {HTTP_GET, "/v1/members", api_members_lookup, STAFF, 0},
+    {HTTP_GET, "/v1/members/{id}", api_members_get, STAFF, 0},
+    {HTTP_PATCH, "/v1/members/{id}", api_members_update, ADMIN_APP, ROUTE_TX},
+    {HTTP_DELETE, "/v1/members/{id}", api_members_erase, ROLE_ADMIN, ROUTE_TX},
+    {HTTP_POST, "/v1/members/{id}/tokens", api_member_tokens_create, ADMIN_APP,
+     ROUTE_TX | ROUTE_SECRET},
+    {HTTP_DELETE, "/v1/members/{id}/tokens", api_member_tokens_revoke, ADMIN_APP, ROUTE_TX},
+
+    {HTTP_GET, "/v1/me", api_me_get, ROLE_MEMBER, 0},
+};
+
+const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,111 @@
+/*
+ * log.c - structured log lines on stderr.
+ *
+ * The level is a process-wide setting written once at start; reading it is a
+ * relaxed atomic load so logging never takes a lock.
+ */
+#include "core/log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (0 == strcmp(s, level_names[i])) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void log_set_level(enum log_level lv)
+{
+    atomic_store_explicit(&log_level, (int)lv, memory_order_relaxed);
+}
+
+bool log_enabled(enum log_level lv)
+{
+    return (int)lv >= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+char *log_escape(char *dst, size_t n, const char *s)
+{
+    size_t o = 0;
+
+    if (n == 0)
+        return dst;
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char tmp[8];
+        size_t len;
+
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            len = 2;
+        } else if (c < 0x20) {
+            len = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+        } else {
+            tmp[0] = (char)c;
+            len = 1;
+        }
+        if (o + len >= n)
+            break;
+        memcpy(dst + o, tmp, len);
+        o += len;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+void log_fields(enum log_level lv, const char *fields)
+{
+    char line[4096];
+    char ts[40];
+    struct timespec now;
+    struct tm tm;
+    int len;
+
+    if (!log_enabled(lv))
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    len = snprintf(line, sizeof(line), "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",%s}\n", ts,
+                   now.tv_nsec / 1000, level_names[lv], fields);
+    if (len < 0)
+        return;
+    if ((size_t)len >= sizeof(line)) {
+        /* Keep the line valid JSON even when cut. */
+        len = snprintf(line, sizeof(line),
+                       "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n",
+                       ts, now.tv_nsec / 1000, level_names[lv]);
+    }
+    if (write(STDERR_FILENO, line, (size_t)len) < 0)
+        return; /* Nowhere left to report a failing stderr. */
+}
+
+void log_msg(enum log_level lv, const char *msg, const char *detail)
+{
+    char m[512], d[1024], fields[1700];
+
+    if (!log_enabled(lv))
+        return;
+    log_escape(m, sizeof(m), msg);
+    if (detail != NULL) {
+        log_escape(d, sizeof(d), detail);
+        snprintf(fields, sizeof(fields), "\"msg\":\"%s\",\"detail\":\"%s\"", m, d);
+    } else {
+        snprintf(fields, sizeof(fields), "\"msg\":\"%s\"", m);
+    }
+    log_fields(lv, fields);
+}

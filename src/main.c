@@ -1,0 +1,143 @@
+/*
+ * main.c - configuration, signals, start and stop.  Nothing else: every
+ * command's work lives in its own file (cli.c, cli_keys.c, the API layer).
+ *
+ * Shutdown: SIGTERM and SIGINT are blocked in every thread and taken by
+ * sigwait() here, so no handler runs in a random thread; the server then
+ * stops accepting, lets requests in flight finish and the process exits 0.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "api/auth.h"
+#include "api/cli_keys.h"
+#include "api/health.h"
+#include "api/housekeeping.h"
+#include "cli.h"
+#include "core/cfg.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "store/db.h"
+
+#define SHUTDOWN_GRACE_MS 20000
+#define START_DB_WAIT_S   30
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* Migrations at start, waiting a while for a database that is starting too. */
+static int migrate_at_start(const struct cfg *c, int *latest)
+{
+    struct err e;
+    time_t give_up = time(NULL) + START_DB_WAIT_S;
+
+    for (;;) {
+        err_clear(&e);
+        if (cli_apply_migrations(c, latest, &e) == 0)
+            return 0;
+        if (e.code != ERR_UNAVAILABLE || time(NULL) >= give_up) {
+            log_msg(LOG_ERROR, "migrations failed", e.internal[0] ? e.internal : e.detail);
+            return -1;
+        }
+        log_msg(LOG_WARN, "database not reachable yet, retrying", e.internal);
+        sleep(1);
+    }
+}
+
+static int serve(const struct cfg *c)
+{
+    sigset_t sigs;
+    struct err e;
+    struct http_server *srv;
+    int sig = 0;
+    int latest = 0;
+    char fields[256];
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (c->database_url == NULL) {
+        log_msg(LOG_ERROR, "DATABASE_URL is not set", NULL);
+        return 2;
+    }
+    if (c->no_migrate) {
+        err_clear(&e);
+        if (cli_expected_schema(c, &latest, &e) < 0) {
+            log_msg(LOG_ERROR, "cannot read migrations", e.detail);
+            return 1;
+        }
+    } else if (migrate_at_start(c, &latest) < 0) {
+        return 1;
+    }
+    health_set_expected_schema(latest);
+    db_pool_init(c->database_url, c->pool_size);
+
+    err_clear(&e);
+    if (auth_init(c, &e) < 0) {
+        log_msg(LOG_ERROR, "auth start failed", e.internal[0] ? e.internal : e.detail);
+        db_pool_cleanup();
+        return 1;
+    }
+    srv = http_server_start(c, api_app(c), &e);
+    if (srv == NULL) {
+        log_msg(LOG_ERROR, "cannot start HTTP server", e.detail);
+        auth_cleanup();
+        db_pool_cleanup();
+        return 1;
+    }
+    housekeeping_start();
+    snprintf(fields, sizeof(fields),
+             "\"msg\":\"listening\",\"url\":\"http://%s:%d\",\"threads\":%d,\"pool\":%d",
+             c->listen_host, http_server_port(srv), c->threads, c->pool_size);
+    log_fields(LOG_INFO, fields);
+
+    while (sig != SIGTERM && sig != SIGINT) {
+        if (sigwait(&sigs, &sig) != 0)
+            break;
+    }
+    log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    housekeeping_stop();
+    auth_cleanup();
+    db_pool_cleanup();
+    log_msg(LOG_INFO, "stopped", NULL);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg c;
+    struct err e;
+    long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    err_clear(&e);
+    if (cfg_parse(&c, argc, argv, env_lookup, (int)ncores, &e) < 0) {
+        fprintf(stderr, "loyaltyd: %s\n\n%s", e.detail, cfg_usage());
+        return 2;
+    }
+    log_set_level(c.log_level);
+    switch (c.command) {
+    case CMD_HELP:
+        fputs(cfg_usage(), stdout);
+        return 0;
+    case CMD_MIGRATE:
+        return cli_migrate(&c);
+    case CMD_CHECK:
+        return cli_check(&c);
+    case CMD_KEYS_CREATE:
+        return cli_keys_create(&c);
+    case CMD_SERVE:
+        break;
+    }
+    return serve(&c);
+}

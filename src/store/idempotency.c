@@ -1,0 +1,90 @@
+/*
+ * idempotency.c - SQL for Idempotency-Key records.  The primary key on
+ * (scope, method, path, key) does the locking: a second INSERT of the same
+ * key blocks until the first transaction ends, then either wins (the first
+ * rolled back) or finds the finished record.
+ */
+#include "store/idempotency.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct db_stmt SQL_IDEM_CLAIM = {
+    "idem_claim",
+    "INSERT INTO idempotency_keys (scope, method, path, key, request_hash)"
+    " VALUES ($1, $2, $3, $4, $5::bytea)"
+    " ON CONFLICT DO NOTHING RETURNING 1",
+};
+
+static const struct db_stmt SQL_IDEM_GET = {
+    "idem_get",
+    "SELECT request_hash = $5::bytea, status, body FROM idempotency_keys"
+    " WHERE scope = $1 AND method = $2 AND path = $3 AND key = $4",
+};
+
+static const struct db_stmt SQL_IDEM_FINISH = {
+    "idem_finish",
+    "UPDATE idempotency_keys SET status = $5, body = $6"
+    " WHERE scope = $1 AND method = $2 AND path = $3 AND key = $4",
+};
+
+static const struct db_stmt SQL_IDEM_EXPIRE = {
+    "idem_expire",
+    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
+};
+
+int store_idem_claim(struct db *db, const struct idem_key *k, struct idem_record *rec,
+                     struct arena *a, struct err *e)
+{
+    const char *p[5] = {k->scope, k->method, k->path, k->key, k->hash};
+    PGresult *res = db_exec(db, &SQL_IDEM_CLAIM, 5, p, e);
+    int64_t status;
+    int rc = -1;
+
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1) {
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    res = db_exec(db, &SQL_IDEM_GET, 5, p, e);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1 || db_is_null(res, 0, 1)) {
+        /* Recorded by a transaction that has not finished it: cannot happen
+         * while claims and finishes share one transaction; answer "retry". */
+        rc = err_set(e, ERR_CONFLICT, "a request with this Idempotency-Key is in progress");
+        goto out;
+    }
+    if (db_get_i64(res, 0, 1, &status, e) < 0)
+        goto out;
+    rec->same_request = db_get_bool(res, 0, 0);
+    rec->status = (int)status;
+    rec->body = db_get_str(res, 0, 2, a);
+    rc = 1;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int store_idem_finish(struct db *db, const struct idem_key *k, int status, const char *body,
+                      struct err *e)
+{
+    char st[12];
+    const char *p[6] = {k->scope, k->method, k->path, k->key, st, body};
+
+    snprintf(st, sizeof(st), "%d", status);
+    return db_run(db, &SQL_IDEM_FINISH, 6, p, e);
+}
+
+int store_idem_expire(struct db *db, long long *deleted, struct err *e)
+{
+    PGresult *res = db_exec(db, &SQL_IDEM_EXPIRE, 0, NULL, e);
+
+    if (res == NULL)
+        return -1;
+    *deleted = atoll(PQcmdTuples(res));
+    PQclear(res);
+    return 0;
+}
