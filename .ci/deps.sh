@@ -9,7 +9,7 @@ set -euo pipefail
 
 run_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-dev
           libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates openssl)
-test_pkgs=(nodejs npm docker-compose clang clang-format)
+test_pkgs=(nodejs npm docker-compose clang clang-format libclang-rt-14-dev)
 bench_pkgs=(wrk postgresql-contrib-15)
 
 case "${1:-run}" in

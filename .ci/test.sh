@@ -34,8 +34,14 @@ if [ "$(id -u)" -eq 0 ]; then export LOYALTY_TEST_RUNAS=postgres; else export LO
 if grep -rnE 'SELECT .*FROM|INSERT INTO|UPDATE [a-z_]+ SET|DELETE FROM' src --exclude-dir=store; then
   echo "SQL outside src/store/" >&2; exit 1
 fi
+# src/rules/ is pure (style.md 2.1): no libraries, no clock, no allocation, no output.
+if grep -rnE '#[[:space:]]*include[[:space:]]*<(jansson|libpq-fe|microhttpd|time|sys/time|stdlib|stdio)\.h>' src/rules ||
+   grep -rnE '\b(time|clock_gettime|gettimeofday|malloc|calloc|realloc|free|printf|fprintf|getenv)[[:space:]]*\(' src/rules; then
+  echo "impure code in src/rules/" >&2; exit 1
+fi
 # Formatting is part of the build's hygiene (.clang-format).
 git ls-files -co --exclude-standard '*.c' '*.h' | xargs clang-format --dry-run --Werror
 .ci/lint-openapi.sh
 .ci/check-compose.sh
 ctest --test-dir "$build" --output-on-failure -j2 "$@"
+.ci/fuzz.sh
