@@ -14,73 +14,15 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+# shellcheck source=.ci/lib.sh
+. .ci/lib.sh
+
 log=$(mktemp)
 empty_env=$(mktemp)
 trap 'rm -f "$log" "$empty_env"' EXIT
 
-fail() {
-	echo "check-compose: $*" >&2
-	exit 1
-}
-
-run_quiet() {
-	# Run a command, showing its output only if it fails.
-	if ! "$@" >"$log" 2>&1; then
-		cat "$log" >&2
-		fail "failed: $*"
-	fi
-}
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		fail "need root to run: $*"
-	fi
-}
-
-apt_install() {
-	# --no-install-recommends: docker-compose recommends docker.io, the engine,
-	# which is neither needed nor wanted here.
-	run_quiet as_root apt-get update -qq
-	run_quiet as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "$@"
-}
-
 ensure_docker_compose() {
 	command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
-}
-
-ensure_node() {
-	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-		apt_install nodejs npm
-	fi
-}
-
-# Same stamp and lock as .ci/lint-openapi.sh: both install the one tools/ tree.
-tools_stamp() {
-	cat tools/package.json tools/package-lock.json | sha256sum | cut -d' ' -f1
-	node --version
-}
-
-ensure_tools() {
-	local stamp_file=tools/node_modules/.loyaltyd-install-stamp want
-	want=$(tools_stamp)
-	if [ -x tools/node_modules/.bin/dockerfile-utils ] && [ -f "$stamp_file" ] &&
-		[ "$(cat "$stamp_file")" = "$want" ]; then
-		return 0
-	fi
-	exec 9>"${TMPDIR:-/tmp}/loyaltyd-tools-$(printf '%s' "$root" | sha256sum | cut -c1-16).lock"
-	flock 9
-	if ! [ -x tools/node_modules/.bin/dockerfile-utils ] || ! [ -f "$stamp_file" ] ||
-		[ "$(cat "$stamp_file")" != "$want" ]; then
-		run_quiet npm ci --prefix tools --no-audit --no-fund --loglevel=error
-		printf '%s\n' "$want" >"$stamp_file"
-	fi
-	flock -u 9
-	exec 9>&-
 }
 
 compose_file=${COMPOSE_FILE_TO_CHECK:-docker-compose.yml}
@@ -90,7 +32,7 @@ dockerfile=${DOCKERFILE_TO_CHECK:-Dockerfile}
 
 ensure_docker_compose
 ensure_node
-ensure_tools
+ensure_tools dockerfile-utils
 
 # A throw-away project directory keeps docker-compose from reading a developer's
 # .env, so the result depends only on the file and the variables set here.

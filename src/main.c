@@ -18,6 +18,7 @@
 #include "api/cli_keys.h"
 #include "api/health.h"
 #include "api/housekeeping.h"
+#include "api/rules_cache.h"
 #include "cli.h"
 #include "core/cfg.h"
 #include "core/log.h"
@@ -88,9 +89,16 @@ static int serve(const struct cfg *c)
         db_pool_cleanup();
         return 1;
     }
+    if (rules_cache_init(c, &e) < 0) {
+        log_msg(LOG_ERROR, "rules start failed", e.internal[0] ? e.internal : e.detail);
+        auth_cleanup();
+        db_pool_cleanup();
+        return 1;
+    }
     srv = http_server_start(c, api_app(c), &e);
     if (srv == NULL) {
         log_msg(LOG_ERROR, "cannot start HTTP server", e.detail);
+        rules_cache_cleanup();
         auth_cleanup();
         db_pool_cleanup();
         return 1;
@@ -108,6 +116,7 @@ static int serve(const struct cfg *c)
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
     housekeeping_stop();
+    rules_cache_cleanup();
     auth_cleanup();
     db_pool_cleanup();
     log_msg(LOG_INFO, "stopped", NULL);

@@ -30,4 +30,37 @@ int api_members_update(struct req *rq, struct resp *rs, struct err *e);
 int api_members_erase(struct req *rq, struct resp *rs, struct err *e);
 int api_me_get(struct req *rq, struct resp *rs, struct err *e);
 
+/* rules.c */
+int api_rules_get(struct req *rq, struct resp *rs, struct err *e);
+int api_rules_put(struct req *rq, struct resp *rs, struct err *e);
+int api_rules_versions_list(struct req *rq, struct resp *rs, struct err *e);
+int api_rules_versions_get(struct req *rq, struct resp *rs, struct err *e);
+
+/* rewards.c */
+int api_rewards_list(struct req *rq, struct resp *rs, struct err *e);
+int api_rewards_create(struct req *rq, struct resp *rs, struct err *e);
+int api_rewards_update(struct req *rq, struct resp *rs, struct err *e);
+
+/* redemptions.c */
+int api_member_redemptions_create(struct req *rq, struct resp *rs, struct err *e);
+int api_member_redemptions_list(struct req *rq, struct resp *rs, struct err *e);
+int api_me_redemptions_create(struct req *rq, struct resp *rs, struct err *e);
+int api_me_redemptions_list(struct req *rq, struct resp *rs, struct err *e);
+int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e);
+
+/* adjustments.c */
+int api_member_adjustments_create(struct req *rq, struct resp *rs, struct err *e);
+
+/* purchases.c */
+int api_purchases_quote(struct req *rq, struct resp *rs, struct err *e);
+int api_purchases_create(struct req *rq, struct resp *rs, struct err *e);
+int api_purchases_get(struct req *rq, struct resp *rs, struct err *e);
+int api_member_purchases_list(struct req *rq, struct resp *rs, struct err *e);
+
+/* balance.c */
+int api_members_balance(struct req *rq, struct resp *rs, struct err *e);
+int api_members_ledger(struct req *rq, struct resp *rs, struct err *e);
+int api_me_balance(struct req *rq, struct resp *rs, struct err *e);
+int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

@@ -89,7 +89,12 @@ struct req {
     bool early;           /* an answer was decided before the body was read */
     struct err early_err; /* that answer */
     unsigned allow;       /* methods for a 405's Allow header */
-    int status;           /* the status queued, for the access log */
+    /* Set by a ROUTE_TX handler: called once its transaction has committed,
+     * before the answer is sent (e.g. to make this daemon serve what the
+     * request just activated).  `on_commit_arg` is borrowed. */
+    void (*on_commit)(struct req *rq, void *arg);
+    void *on_commit_arg;
+    int status; /* the status queued, for the access log */
 };
 
 struct resp {

@@ -65,11 +65,11 @@ static char *render(struct req *rq, struct resp *rs, const struct err *e, int *s
 
     if (e != NULL) {
         p = problem_from_err(e, rq->request_id);
-        text = json_dumps(p, JSON_COMPACT);
+        text = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(p);
         *status = err_info_of(e->code)->status;
     } else if (rs->json != NULL) {
-        text = json_dumps(rs->json, JSON_COMPACT);
+        text = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
         *status = rs->status;
     } else {
         text = xstrdup("");
@@ -92,7 +92,8 @@ static void send_text(struct resp *rs, int status, char *text)
         resp_empty(rs, status);
         return;
     }
-    resp_raw(rs, status, status >= 400 ? "application/problem+json" : "application/json", text,
+    resp_raw(rs, status,
+             status >= 400 ? "application/problem+json" : "application/json; charset=utf-8", text,
              len);
 }
 
@@ -103,9 +104,19 @@ static int idem_scope(const struct req *rq, char *dst, size_t n)
     return snprintf(dst, n, "key:%lld", (long long)rq->who.key_id);
 }
 
+/* Commits the request's transaction, then runs the handler's on_commit. */
+static int commit(struct req *rq, struct db *db, struct err *e)
+{
+    if (db_commit(db, e) < 0)
+        return -1;
+    if (rq->on_commit != NULL)
+        rq->on_commit(rq, rq->on_commit_arg);
+    return 0;
+}
+
 static int run_tx(struct req *rq, struct resp *rs, struct err *e)
 {
-    struct db *db = api_db(rq, e);
+    struct db *db;
     struct idem_key k;
     struct idem_record rec;
     char scope[48], hash[67];
@@ -115,8 +126,6 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
     char *stored = NULL; /* what the record keeps, when it differs from `text` */
     int status;
 
-    if (db == NULL)
-        return -1;
     if (idem) {
         size_t klen = strlen(rq->idempotency_key);
 
@@ -126,7 +135,8 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         secret_hash_bytea(rq->body.data ? rq->body.data : "", hash);
         k = (struct idem_key){scope, rq->method_name, rq->path, rq->idempotency_key, hash};
     }
-    if (db_begin(db, e) < 0)
+    db = api_db(rq, e);
+    if (db == NULL || db_begin(db, e) < 0)
         return -1;
     if (idem) {
         int claimed = store_idem_claim(db, &k, &rec, &rq->arena, e);
@@ -155,16 +165,16 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         text = render(rq, rs, &herr, &status);
     } else {
         if (!idem)
-            return db_commit(db, e);
+            return commit(rq, db, e);
         text = render(rq, rs, NULL, &status);
         if ((rq->route->flags & ROUTE_SECRET) && rs->json != NULL) {
             json_t *redacted = without_secrets(rs->json);
 
-            stored = redacted ? json_dumps(redacted, JSON_COMPACT) : NULL;
+            stored = redacted ? json_dumps(redacted, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
             json_decref(redacted);
         }
     }
-    if (store_idem_finish(db, &k, status, stored ? stored : text, e) < 0 || db_commit(db, e) < 0) {
+    if (store_idem_finish(db, &k, status, stored ? stored : text, e) < 0 || commit(rq, db, e) < 0) {
         free(stored);
         free(text);
         goto fail;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "api/app.h"
+#include "api/counters.h"
 #include "api/handlers.h"
 #include "core/buf.h"
 #include "http/metrics.h"
@@ -32,13 +33,14 @@ int api_healthz(struct req *rq, struct resp *rs, struct err *e)
 
 int api_readyz(struct req *rq, struct resp *rs, struct err *e)
 {
-    struct db *db = api_db(rq, e);
+    struct err dberr; /* its generic text would hide the reason /readyz exists to give */
+    struct db *db;
     int want = atomic_load(&expected_schema);
     int have = 0;
 
-    if (db == NULL)
-        return err_set(e, ERR_UNAVAILABLE, "database unreachable");
-    if (store_schema_version(db, &have, e) < 0)
+    err_clear(&dberr);
+    db = api_db(rq, &dberr);
+    if (db == NULL || store_schema_version(db, &have, &dberr) < 0)
         return err_set(e, ERR_UNAVAILABLE, "database unreachable");
     if (have < want)
         return err_set(e, ERR_UNAVAILABLE,
@@ -69,6 +71,7 @@ int api_metrics(struct req *rq, struct resp *rs, struct err *e)
                "# TYPE loyalty_db_pool_size gauge\n"
                "loyalty_db_pool_size %d\n",
                db_pool_in_use(), db_pool_size());
+    counters_render(&b);
     text = buf_steal(&b, &len);
     resp_raw(rs, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     return 0;

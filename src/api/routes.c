@@ -28,7 +28,33 @@ const struct route api_routes[] = {
      ROUTE_TX | ROUTE_SECRET},
     {HTTP_DELETE, "/v1/members/{id}/tokens", api_member_tokens_revoke, ADMIN_APP, ROUTE_TX},
 
+    {HTTP_GET, "/v1/rules", api_rules_get, ROLE_ADMIN | ROLE_POS, 0},
+    {HTTP_PUT, "/v1/rules", api_rules_put, ROLE_ADMIN, ROUTE_TX},
+    {HTTP_GET, "/v1/rules/versions", api_rules_versions_list, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/rules/versions/{n}", api_rules_versions_get, ROLE_ADMIN, 0},
+
     {HTTP_GET, "/v1/me", api_me_get, ROLE_MEMBER, 0},
+
+    {HTTP_GET, "/v1/rewards", api_rewards_list, STAFF | ROLE_MEMBER, 0},
+    {HTTP_POST, "/v1/rewards", api_rewards_create, ROLE_ADMIN, ROUTE_TX},
+    {HTTP_PATCH, "/v1/rewards/{id}", api_rewards_update, ROLE_ADMIN, ROUTE_TX},
+    {HTTP_POST, "/v1/members/{id}/redemptions", api_member_redemptions_create, STAFF, ROUTE_TX},
+    {HTTP_GET, "/v1/members/{id}/redemptions", api_member_redemptions_list, STAFF, 0},
+    {HTTP_POST, "/v1/me/redemptions", api_me_redemptions_create, ROLE_MEMBER, ROUTE_TX},
+    {HTTP_GET, "/v1/me/redemptions", api_me_redemptions_list, ROLE_MEMBER, 0},
+    {HTTP_POST, "/v1/redemptions/{id}/cancel", api_redemptions_cancel, ROLE_ADMIN | ROLE_POS,
+     ROUTE_TX},
+    {HTTP_POST, "/v1/members/{id}/adjustments", api_member_adjustments_create, ROLE_ADMIN,
+     ROUTE_TX},
+
+    {HTTP_POST, "/v1/purchases/quote", api_purchases_quote, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
+    {HTTP_POST, "/v1/purchases", api_purchases_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
+    {HTTP_GET, "/v1/purchases/{id}", api_purchases_get, ROLE_ADMIN | ROLE_POS, 0},
+    {HTTP_GET, "/v1/members/{id}/purchases", api_member_purchases_list, STAFF, 0},
+    {HTTP_GET, "/v1/members/{id}/balance", api_members_balance, STAFF, 0},
+    {HTTP_GET, "/v1/members/{id}/ledger", api_members_ledger, STAFF, 0},
+    {HTTP_GET, "/v1/me/balance", api_me_balance, ROLE_MEMBER, 0},
+    {HTTP_GET, "/v1/me/ledger", api_me_ledger, ROLE_MEMBER, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

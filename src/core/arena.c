@@ -64,8 +64,7 @@ void *arena_alloc(struct arena *a, size_t n)
     size_t need = (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
     void *p;
 
-    if (need < n)
-        ly_assert(!"arena allocation size overflow");
+    ly_assert(need >= n); /* no wrap-around in the rounding */
     if (b == NULL || b->size - b->used < need) {
         size_t size = need > ARENA_BLOCK ? need : ARENA_BLOCK;
 

@@ -149,7 +149,7 @@ static enum MHD_Result queue_resp(struct req *rq, struct resp *rs)
     size_t len;
 
     if (rs->json != NULL) {
-        body = json_dumps(rs->json, JSON_COMPACT);
+        body = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
         if (body == NULL)
             return MHD_NO;
         len = strlen(body);
@@ -162,7 +162,8 @@ static enum MHD_Result queue_resp(struct req *rq, struct resp *rs)
         len = 0;
     }
     return queue(rq, rs->status, body, len,
-                 rs->content_type ? rs->content_type : "application/json", NULL, rs->location);
+                 rs->content_type ? rs->content_type : "application/json; charset=utf-8", NULL,
+                 rs->location);
 }
 
 /* --------------------------------------------------------- first call -- */
@@ -434,7 +435,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     pthread_mutex_unlock(&s->lock);
 }
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
 

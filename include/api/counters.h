@@ -1,0 +1,19 @@
+/*
+ * counters.h - business counters for /metrics: purchases recorded and the
+ * points they earned and redeemed.  Relaxed atomics: recording never takes
+ * a lock, and a scrape may see one counter a purchase ahead of another.
+ */
+#ifndef LY_API_COUNTERS_H
+#define LY_API_COUNTERS_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+
+/* Counts one recorded purchase (call once it is committed). */
+void counters_purchase(int64_t points_earned, int64_t points_redeemed);
+
+/* Appends the counters in Prometheus text format. */
+void counters_render(struct buf *out);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * balance.c - the balance view (GET /v1/members/{id}/balance and
+ * /v1/me/balance) and the ledger pages (GET /v1/members/{id}/ledger and
+ * /v1/me/ledger).
+ *
+ * The balance view is the app's hot read: one prepared statement outside
+ * any transaction, the tier ladder from the request's rules snapshot, and
+ * nothing computed twice (the SQL sums the spend once; the ladder steps
+ * are plain arithmetic here).
+ *
+ * Reading of the contract's keep_tier (also in openapi.yaml): spend_needed
+ * is the current tier's min_spend less the qualifying spend (0 when it is
+ * reached); `by` is the date of the first daily downgrade check that would
+ * drop the member if it bought nothing more (store/purchases.h says how it
+ * is found).  next_tier is always the tier above the current one.
+ *
+ * Must not contain SQL or write anything.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/handlers.h"
+#include "api/member_json.h"
+#include "api/purchase_json.h"
+#include "api/rules_cache.h"
+#include "api/validate.h"
+#include "store/ledger.h"
+#include "store/purchases.h"
+
+#define LIST_DEFAULT         50
+#define LIST_MAX             500
+#define LEDGER_ID_PREFIX     "led_"
+#define REDEMPTION_ID_PREFIX "red_"
+
+/* The rules snapshot of this request, released when the request ends. */
+struct rules_hold {
+    const struct rules_snapshot *snap;
+};
+
+static void release_rules(void *p)
+{
+    struct rules_hold *h = p;
+
+    rules_cache_release(h->snap);
+}
+
+static const struct rules_snapshot *take_rules(struct req *rq)
+{
+    struct rules_hold *h = arena_alloc(&rq->arena, sizeof(*h));
+
+    h->snap = rules_cache_acquire();
+    arena_defer(&rq->arena, release_rules, h);
+    return h->snap;
+}
+
+static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
+{
+    if (id_parse(req_param(rq, 0), MEMBER_ID_PREFIX, id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    return 0;
+}
+
+static int64_t spend_needed(int64_t min_spend, int64_t spend)
+{
+    return spend >= min_spend ? 0 : min_spend - spend;
+}
+
+/* ------------------------------------------------------------ balance -- */
+
+static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct err *e)
+{
+    const struct rules *r = &take_rules(rq)->rules;
+    const char *codes[RULES_MAX_TIERS];
+    int64_t mins[RULES_MAX_TIERS];
+    int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
+    struct balance_query q = {
+        member_id, r->timezone, r->tier_window_days, r->tier_downgrade_grace_days, ntiers,
+        codes,     mins};
+    struct balance_row row;
+    json_t *next = NULL, *keep = NULL, *body;
+    char id[24];
+    struct db *db;
+    int tier;
+
+    for (int i = 0; i < ntiers; i++) {
+        codes[i] = r->tiers[i].code;
+        mins[i] = r->tiers[i].min_spend;
+    }
+    db = api_db(rq, e);
+    if (db == NULL || store_balance_view(db, &q, &rq->arena, &row, e) < 0)
+        return -1;
+    /* A tier the rule set no longer knows counts as the lowest, as the
+     * rules engine counts it. */
+    tier = rules_tier_index(r, row.tier);
+    if (tier < 0)
+        tier = 0;
+    if (tier + 1 < ntiers)
+        next =
+            json_pack("{s:s, s:I, s:I}", "code", r->tiers[tier + 1].code, "min_spend",
+                      (json_int_t)r->tiers[tier + 1].min_spend, "spend_needed",
+                      (json_int_t)spend_needed(r->tiers[tier + 1].min_spend, row.qualifying_spend));
+    if (tier > 0 && row.keep_by != NULL)
+        keep = json_pack("{s:I, s:s}", "spend_needed",
+                         (json_int_t)spend_needed(r->tiers[tier].min_spend, row.qualifying_spend),
+                         "by", row.keep_by);
+    member_id_format(id, sizeof(id), row.member_id);
+    /* "o?" steals next and keep and renders NULL as null. */
+    body = json_pack("{s:s, s:I, s:i, s:s, s:I, s:o?, s:o?, s:[]}", "member_id", id,
+                     "points_balance", (json_int_t)row.points_balance, "pending_points", 0, "tier",
+                     row.tier, "qualifying_spend", (json_int_t)row.qualifying_spend, "next_tier",
+                     next, "keep_tier", keep, "expiring");
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory rendering a balance");
+    resp_json(rs, 200, body);
+    return 0;
+}
+
+int api_members_balance(struct req *rq, struct resp *rs, struct err *e)
+{
+    int64_t id;
+
+    if (path_member_id(rq, &id, e) < 0)
+        return -1;
+    return balance_of(rq, rs, id, e);
+}
+
+int api_me_balance(struct req *rq, struct resp *rs, struct err *e)
+{
+    return balance_of(rq, rs, rq->who.member_id, e);
+}
+
+/* ------------------------------------------------------------- ledger -- */
+
+/* `?limit=` and `?cursor=` (a ledger entry id): errors name the parameter. */
+static int read_page_query(const struct req *rq, int *limit, int64_t *before, struct err *e)
+{
+    const char *l = req_query(rq, "limit");
+    const char *c = req_query(rq, "cursor");
+    int64_t n;
+
+    *limit = LIST_DEFAULT;
+    *before = 0;
+    if (l != NULL) {
+        if (id_parse(l, "", &n) < 0 || n < 1 || n > LIST_MAX)
+            err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
+        else
+            *limit = (int)n;
+    }
+    if (c != NULL && id_parse(c, LEDGER_ID_PREFIX, before) < 0)
+        err_field(e, "cursor", "is not a valid cursor");
+    if (err_is_set(e)) {
+        snprintf(e->detail, sizeof(e->detail), "the query string is not valid");
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds `key`: `value` (stolen); clears *ok on failure. */
+static void put(json_t *o, const char *key, json_t *value, bool *ok)
+{
+    if (json_object_set_new(o, key, value) < 0)
+        *ok = false;
+}
+
+/* Every key of the contract's entry, null where the entry has no value (as
+ * an adjustment's entry and the Member object show absent values). */
+static json_t *entry_json(const struct ledger_entry *l)
+{
+    char id[24], pur[24], red[24];
+    json_t *o = json_object();
+    bool ok = o != NULL;
+
+    snprintf(id, sizeof(id), LEDGER_ID_PREFIX "%" PRId64, l->id);
+    if (l->purchase_id != 0)
+        purchase_id_format(pur, sizeof(pur), l->purchase_id);
+    if (l->redemption_id != 0)
+        snprintf(red, sizeof(red), REDEMPTION_ID_PREFIX "%" PRId64, l->redemption_id);
+    put(o, "id", json_string(id), &ok);
+    put(o, "kind", json_string(l->kind), &ok);
+    put(o, "points", json_integer(l->points), &ok);
+    put(o, "balance_after", json_integer(l->balance_after), &ok);
+    put(o, "purchase_id", l->purchase_id != 0 ? json_string(pur) : json_null(), &ok);
+    put(o, "redemption_id", l->redemption_id != 0 ? json_string(red) : json_null(), &ok);
+    put(o, "reason", l->reason != NULL ? json_string(l->reason) : json_null(), &ok);
+    put(o, "created_at", json_string(l->created_at), &ok);
+    put(o, "expires_at", l->expires_at != NULL ? json_string(l->expires_at) : json_null(), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int ledger_of(struct req *rq, struct resp *rs, int64_t member_id, struct err *e)
+{
+    struct ledger_entry *items;
+    struct db *db;
+    json_t *arr, *body;
+    int64_t before;
+    bool more;
+    int limit, n;
+
+    if (read_page_query(rq, &limit, &before, e) < 0)
+        return -1;
+    db = api_db(rq, e);
+    if (db == NULL ||
+        store_ledger_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
+        return -1;
+    arr = json_array();
+    for (int i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, entry_json(&items[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (more) {
+        char next[24];
+
+        snprintf(next, sizeof(next), LEDGER_ID_PREFIX "%" PRId64, items[n - 1].id);
+        body = arr ? json_pack("{s:o, s:s}", "items", arr, "next_cursor", next) : NULL;
+    } else {
+        body = arr ? json_pack("{s:o, s:n}", "items", arr, "next_cursor") : NULL;
+    }
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory building a ledger page");
+    resp_json(rs, 200, body);
+    return 0;
+}
+
+int api_members_ledger(struct req *rq, struct resp *rs, struct err *e)
+{
+    int64_t id;
+
+    if (path_member_id(rq, &id, e) < 0)
+        return -1;
+    return ledger_of(rq, rs, id, e);
+}
+
+int api_me_ledger(struct req *rq, struct resp *rs, struct err *e)
+{
+    return ledger_of(rq, rs, rq->who.member_id, e);
+}

@@ -1,0 +1,493 @@
+/*
+ * purchase_json.c - the purchase body in, the purchase result out.
+ *
+ * Reading collects every field error with its JSON path before answering
+ * (postgres errsave), so a cashier's system sees all its mistakes at once.
+ * Times are parsed here, in integer arithmetic (no time zone database is
+ * needed for an RFC 3339 offset), and rendered back in UTC with
+ * microseconds: the same text DB_TIMESTAMP gives, so a stored and a fresh
+ * rendering agree.
+ *
+ * Must not touch the database or compute money: it only checks shapes and
+ * formats what the rules engine computed.
+ */
+#include "api/purchase_json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/member_json.h"
+#include "api/secret.h"
+#include "api/validate.h"
+#include "core/buf.h"
+
+#define TERMINAL_ID_MAX     64
+#define POS_ID_MAX          64
+#define SKU_MAX             64
+#define CATEGORY_MAX        32
+#define COUPON_CODE_MAX     64
+#define CARD_NUMBER_MAX     64
+#define QUANTITY_MAX        100000
+#define UNIT_PRICE_MAX      INT64_C(100000000000)
+#define REDEEM_POINTS_MAX   INT64_C(1000000000000)
+#define FUTURE_TOLERANCE_US INT64_C(300000000) /* five minutes */
+#define US_PER_SECOND       INT64_C(1000000)
+
+/* -------------------------------------------------------------- times -- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Reads exactly n digits at *p; -1 if they are not all digits. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    return v;
+}
+
+static bool expect(const char **p, const char *one_of)
+{
+    if (**p == '\0' || strchr(one_of, **p) == NULL)
+        return false;
+    (*p)++;
+    return true;
+}
+
+/*
+ * RFC 3339 date-time with an offset ("2026-11-22T10:15:00+08:00",
+ * "...Z", up to nine fraction digits, kept to the microsecond).  Years
+ * 1900..9999.  Returns UTC microseconds in *us, or -1.
+ */
+static int parse_rfc3339(const char *s, int64_t *us)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = s;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    int64_t frac = 0, scale = 100000;
+    bool leap;
+
+    y = digits(&p, 4);
+    if (y < 1900 || !expect(&p, "-") || (mo = digits(&p, 2)) < 1 || mo > 12 || !expect(&p, "-") ||
+        (d = digits(&p, 2)) < 1 || !expect(&p, "Tt") || (h = digits(&p, 2)) < 0 || h > 23 ||
+        !expect(&p, ":") || (mi = digits(&p, 2)) < 0 || mi > 59 || !expect(&p, ":") ||
+        (sec = digits(&p, 2)) < 0 || sec > 59)
+        return -1;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return -1;
+    if (*p == '.') {
+        int n = 0;
+
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (++n > 9)
+                return -1;
+            frac += (*p - '0') * scale;
+            scale /= 10;
+            p++;
+        }
+        if (n == 0)
+            return -1;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else {
+        sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
+        if (sign == 0)
+            return -1;
+        p++;
+        if ((oh = digits(&p, 2)) < 0 || oh > 23 || !expect(&p, ":") || (om = digits(&p, 2)) < 0 ||
+            om > 59)
+            return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+           sign * (oh * 3600 + om * 60)) *
+              US_PER_SECOND +
+          frac;
+    return 0;
+}
+
+/* UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (28 bytes + NUL). */
+static void format_utc(int64_t us, char dst[40])
+{
+    int64_t secs = us / US_PER_SECOND, frac = us % US_PER_SECOND, days, rem;
+    int y, m, d;
+
+    if (frac < 0) {
+        frac += US_PER_SECOND;
+        secs--;
+    }
+    days = secs / 86400;
+    rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    snprintf(dst, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+}
+
+/* -------------------------------------------------------------- body -- */
+
+static bool is_pos_id(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:");
+
+    return s[n] == '\0' && n >= 1 && n <= POS_ID_MAX;
+}
+
+static bool is_card_number(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+
+    return s[n] == '\0' && n >= 6 && n <= 32;
+}
+
+/* A string of min..max code points without control characters at `path`.
+ * 1 read, 0 absent, -1 invalid (field error added). */
+static int item_string(json_t *o, const char *key, const char *path, int max, const char **out,
+                       struct err *e)
+{
+    json_t *v = json_object_get(o, key);
+    const char *s;
+    int n;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return err_field(e, path, "must be a string");
+    s = json_string_value(v);
+    n = utf8_length(s);
+    if (strlen(s) != json_string_length(v) || n < 0)
+        return err_field(e, path, "must not contain control characters");
+    if (n < 1 || n > max)
+        return err_field(e, path, "must be 1 to %d characters", max);
+    *out = s;
+    return 1;
+}
+
+static int item_int(json_t *o, const char *key, const char *path, int64_t min, int64_t max,
+                    int64_t *out, struct err *e)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v))
+        return err_field(e, path, "must be an integer");
+    if (json_integer_value(v) < min || json_integer_value(v) > max)
+        return err_field(e, path, "must be %lld to %lld", (long long)min, (long long)max);
+    *out = (int64_t)json_integer_value(v);
+    return 1;
+}
+
+static void read_item(json_t *o, int i, struct purchase_item *it, struct err *e)
+{
+    static const char *const fields[] = {"sku", "category", "quantity", "unit_price"};
+    char path[64];
+    const char *key;
+    json_t *v;
+    int rc[4];
+
+    if (!json_is_object(o)) {
+        snprintf(path, sizeof(path), "items[%d]", i);
+        err_field(e, path, "must be an object");
+        return;
+    }
+    json_object_foreach (o, key, v) {
+        bool known = false;
+
+        (void)v;
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            known = known || strcmp(key, fields[k]) == 0;
+        if (!known) {
+            snprintf(path, sizeof(path), "items[%d].%.40s", i, key);
+            err_field(e, path, "unknown field");
+        }
+    }
+    snprintf(path, sizeof(path), "items[%d].sku", i);
+    rc[0] = item_string(o, "sku", path, SKU_MAX, &it->sku, e);
+    snprintf(path, sizeof(path), "items[%d].category", i);
+    rc[1] = item_string(o, "category", path, CATEGORY_MAX, &it->category, e);
+    snprintf(path, sizeof(path), "items[%d].quantity", i);
+    rc[2] = item_int(o, "quantity", path, 1, QUANTITY_MAX, &it->quantity, e);
+    snprintf(path, sizeof(path), "items[%d].unit_price", i);
+    rc[3] = item_int(o, "unit_price", path, 0, UNIT_PRICE_MAX, &it->unit_price, e);
+    for (int k = 0; k < 4; k++) {
+        if (rc[k] == 0) {
+            snprintf(path, sizeof(path), "items[%d].%s", i, fields[k]);
+            err_field(e, path, "is required");
+        }
+    }
+}
+
+static void read_items(json_t *o, struct arena *a, struct purchase_body *b, struct err *e)
+{
+    json_t *items = json_object_get(o, "items");
+    size_t n;
+
+    if (items == NULL) {
+        body_missing("items", e);
+        return;
+    }
+    if (!json_is_array(items)) {
+        err_field(e, "items", "must be an array");
+        return;
+    }
+    n = json_array_size(items);
+    if (n < 1 || n > PURCHASE_MAX_ITEMS) {
+        err_field(e, "items", "must have 1 to %d items", PURCHASE_MAX_ITEMS);
+        return;
+    }
+    b->nitems = (int)n;
+    b->items = arena_alloc(a, n * sizeof(*b->items));
+    memset(b->items, 0, n * sizeof(*b->items));
+    for (size_t i = 0; i < n; i++)
+        read_item(json_array_get(items, i), (int)i, &b->items[i], e);
+}
+
+/* Exactly one of member_id and card_number. */
+static void read_member_ref(json_t *o, struct purchase_body *b, struct err *e)
+{
+    const char *id = NULL, *card = NULL;
+    /* null is absent: a POS may send both keys with one of them null. */
+    int has_id = body_string(o, "member_id", 1, 64, true, &id, NULL, e);
+    int has_card = body_string(o, "card_number", 1, CARD_NUMBER_MAX, true, &card, NULL, e);
+
+    if (has_id < 0 || has_card < 0)
+        return;
+    if (has_id + has_card != 1) {
+        err_field(e, has_id ? "card_number" : "member_id",
+                  "exactly one of member_id and card_number is required");
+        return;
+    }
+    if (has_id) {
+        /* Ids are opaque: one that is not ours names no member (404 later). */
+        b->member_id_malformed = id_parse(id, MEMBER_ID_PREFIX, &b->member_id) < 0;
+    } else if (!is_card_number(card)) {
+        err_field(e, "card_number", "must be 6 to 32 digits");
+    } else {
+        b->card_number = card;
+    }
+}
+
+static void read_occurred_at(json_t *o, struct arena *a, int64_t now_us, struct purchase_body *b,
+                             struct err *e)
+{
+    const char *s;
+    char text[40];
+    int rc = body_string(o, "occurred_at", 1, 64, false, &s, NULL, e);
+
+    if (rc == 0)
+        body_missing("occurred_at", e);
+    if (rc != 1)
+        return;
+    if (parse_rfc3339(s, &b->occurred_at_us) < 0) {
+        err_field(e, "occurred_at", "must be an RFC 3339 timestamp with an offset");
+        return;
+    }
+    if (b->occurred_at_us > now_us + FUTURE_TOLERANCE_US) {
+        err_field(e, "occurred_at", "must not be more than 5 minutes in the future");
+        return;
+    }
+    format_utc(b->occurred_at_us, text);
+    b->occurred_at = arena_strdup(a, text);
+}
+
+int purchase_body_read(struct req *rq, int64_t now_us, struct purchase_body *out, struct err *e)
+{
+    static const char *const allowed[] = {
+        "member_id",   "card_number", "store_id",      "terminal_id", "pos_transaction_id",
+        "occurred_at", "items",       "redeem_points", "coupon_code", NULL};
+    json_t *o = body_object(rq, false, e);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (o == NULL)
+        return -1;
+    body_no_unknown(o, allowed, e);
+    read_member_ref(o, out, e);
+
+    rc = body_string(o, "store_id", 1, 64, false, &out->store_id, NULL, e);
+    if (rc == 0)
+        body_missing("store_id", e);
+    else if (rc == 1 && !is_valid_store_id(out->store_id))
+        err_field(e, "store_id", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+
+    if (body_string(o, "terminal_id", 1, TERMINAL_ID_MAX, false, &out->terminal_id, NULL, e) == 0)
+        body_missing("terminal_id", e);
+
+    rc = body_string(o, "pos_transaction_id", 1, POS_ID_MAX, false, &out->pos_transaction_id, NULL,
+                     e);
+    if (rc == 0)
+        body_missing("pos_transaction_id", e);
+    else if (rc == 1 && !is_pos_id(out->pos_transaction_id))
+        err_field(e, "pos_transaction_id", "must be 1 to 64 characters of A-Z a-z 0-9 . _ - :");
+
+    read_occurred_at(o, &rq->arena, now_us, out, e);
+    read_items(o, &rq->arena, out, e);
+    if (!json_is_null(json_object_get(o, "redeem_points"))) /* null: the default, 0 */
+        body_int(o, "redeem_points", 0, REDEEM_POINTS_MAX, &out->redeem_points, e);
+    body_string(o, "coupon_code", 1, COUPON_CODE_MAX, true, &out->coupon_code, NULL, e);
+    return err_is_set(e) ? -1 : 0;
+}
+
+/* -------------------------------------------------------- fingerprint -- */
+
+void purchase_fingerprint(const struct purchase_body *b, int64_t member_id, char hex[65])
+{
+    struct buf t;
+
+    /* Fields are separated by characters no field may contain (validated:
+     * no control characters), so two different requests never share a
+     * text; null and absent coupon codes are the same request. */
+    buf_init(&t);
+    buf_printf(&t, "purchase/1\nmember %" PRId64 "\nat %" PRId64 "\nredeem %" PRId64 "\n",
+               member_id, b->occurred_at_us, b->redeem_points);
+    if (b->coupon_code != NULL)
+        buf_printf(&t, "coupon %s\n", b->coupon_code);
+    else
+        buf_puts(&t, "no coupon\n");
+    for (int i = 0; i < b->nitems; i++)
+        buf_printf(&t, "item %s\t%s\t%" PRId64 "\t%" PRId64 "\n", b->items[i].sku,
+                   b->items[i].category, b->items[i].quantity, b->items[i].unit_price);
+    secret_hash_hex(t.data, hex);
+    buf_cleanup(&t);
+}
+
+void purchase_id_format(char *dst, size_t n, int64_t id)
+{
+    snprintf(dst, n, PURCHASE_ID_PREFIX "%" PRId64, id);
+}
+
+/* ------------------------------------------------------------- result -- */
+
+static json_t *lines_json(const struct purchase_view *v)
+{
+    json_t *arr = json_array();
+
+    for (int i = 0; arr != NULL && i < v->result->nlines; i++) {
+        const struct purchase_item *in = &v->body->items[i];
+        const struct engine_line_out *out = &v->result->lines[i];
+
+        if (json_array_append_new(
+                arr,
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "sku", in->sku, "category",
+                          in->category, "quantity", (json_int_t)in->quantity, "unit_price",
+                          (json_int_t)in->unit_price, "amount", (json_int_t)out->amount, "discount",
+                          (json_int_t)out->discount, "points", (json_int_t)out->points)) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+/* `points` and `discount` appear where the rule gave some. */
+static json_t *applied_json(const struct engine_result *r)
+{
+    json_t *arr = json_array();
+
+    for (int i = 0; arr != NULL && i < r->napplied; i++) {
+        const struct engine_applied *ap = &r->applied[i];
+        json_t *o =
+            json_pack("{s:s, s:s, s:s}", "rule", ap->rule, "kind", ap->kind, "detail", ap->detail);
+
+        if (o != NULL && ap->points != 0 &&
+            json_object_set_new(o, "points", json_integer(ap->points)) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        if (o != NULL && ap->discount != 0 &&
+            json_object_set_new(o, "discount", json_integer(ap->discount)) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        if (json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+/* Adds `key`: `value` (stolen); clears *ok on failure. */
+static void put(json_t *o, const char *key, json_t *value, bool *ok)
+{
+    if (json_object_set_new(o, key, value) < 0)
+        *ok = false;
+}
+
+json_t *purchase_result_json(const struct purchase_view *v)
+{
+    const struct engine_result *r = v->result;
+    json_t *o = json_object();
+    char id[24], member[24];
+    bool ok = o != NULL;
+
+    member_id_format(member, sizeof(member), v->member_id);
+    if (v->id != 0) {
+        purchase_id_format(id, sizeof(id), v->id);
+        put(o, "id", json_string(id), &ok);
+    }
+    put(o, "member_id", json_string(member), &ok);
+    put(o, "store_id", json_string(v->body->store_id), &ok);
+    put(o, "pos_transaction_id", json_string(v->body->pos_transaction_id), &ok);
+    put(o, "occurred_at", json_string(v->body->occurred_at), &ok);
+    put(o, "subtotal", json_integer(r->subtotal), &ok);
+    put(o, "discount_total", json_integer(r->discount_total), &ok);
+    put(o, "redeemed_value", json_integer(r->redeemed_value), &ok);
+    put(o, "total_due", json_integer(r->total_due), &ok);
+    put(o, "points_earned", json_integer(r->points_earned), &ok);
+    put(o, "points_redeemed", json_integer(r->points_redeemed), &ok);
+    if (v->id != 0)
+        put(o, "balance_after", json_integer(v->balance_after), &ok);
+    put(o, "tier_before", json_string(v->tier_before), &ok);
+    put(o, "tier_after", json_string(v->tier_after), &ok);
+    put(o, "rules_version", json_integer(v->rules_version), &ok);
+    put(o, "lines", lines_json(v), &ok);
+    put(o, "applied", applied_json(r), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,557 @@
+/*
+ * purchases.c - the purchase routes: POST /v1/purchases (record),
+ * POST /v1/purchases/quote (compute, write nothing), GET /v1/purchases/{id}
+ * and GET /v1/members/{id}/purchases.
+ *
+ * Recording is the money path, in this order inside the request's
+ * transaction (app.c): read and check the whole body; read the context in
+ * one statement, which locks the member (step 1 of the lock order in
+ * store/ledger.h) and finds any purchase already recorded under the POS id;
+ * answer a replay from that record before any state check; check the
+ * member's state; take the coupon (step 3); compute with the rules engine
+ * (once: nothing here computes points or money); write the purchase, its
+ * lines and its POS claim in one statement; append the ledger entries
+ * (redeem, earn, bonus); mark the coupon used.  The response is rendered
+ * once and stored in the purchase row as it is sent, so a replay of the POS
+ * id answers the identical bytes.
+ *
+ * Exactly once: two requests for one POS id and one member are serialised
+ * by the member lock and the second sees the first's record; two for one
+ * POS id and different members meet at the claim's ON CONFLICT DO NOTHING,
+ * and the loser answers from the winner's record.
+ *
+ * Must not contain SQL, open or end transactions, or compute points or
+ * amounts itself.
+ */
+#include "store/purchases.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/app.h"
+#include "api/counters.h"
+#include "api/handlers.h"
+#include "api/member_json.h"
+#include "api/purchase_json.h"
+#include "api/rules_cache.h"
+#include "api/validate.h"
+#include "core/xmalloc.h"
+#include "rules/engine.h"
+#include "store/coupons.h"
+#include "store/ledger.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX     500
+
+/* ------------------------------------------------------------ helpers -- */
+
+/* The rules snapshot of this request, released when the request ends. */
+struct rules_hold {
+    const struct rules_snapshot *snap;
+};
+
+static void release_rules(void *p)
+{
+    struct rules_hold *h = p;
+
+    rules_cache_release(h->snap);
+}
+
+static const struct rules_snapshot *take_rules(struct req *rq)
+{
+    struct rules_hold *h = arena_alloc(&rq->arena, sizeof(*h));
+
+    h->snap = rules_cache_acquire();
+    arena_defer(&rq->arena, release_rules, h);
+    return h->snap;
+}
+
+static int64_t wall_clock_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A stored response body as the response (a replay or a GET). */
+static int reply_stored(struct resp *rs, int status, const char *text, struct err *e)
+{
+    json_error_t jerr;
+    /* Parsing and dumping again gives the same bytes: the text was dumped
+     * by jansson with the same flags, and objects keep their key order. */
+    json_t *body = json_loads(text, 0, &jerr);
+
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "stored purchase is not JSON: %s", jerr.text);
+    resp_json(rs, status, body);
+    return 0;
+}
+
+/* ------------------------------------------------------- the purchase -- */
+
+/* Everything one purchase or quote works with; lives in the request arena. */
+struct work {
+    const struct rules_snapshot *snap;
+    struct purchase_body in;
+    struct purchase_context ctx;
+    struct coupon coupon;
+    bool has_coupon;
+    struct engine_result *res;
+    const char *tier_after;
+    bool tier_changed;
+    int64_t balance_after;
+};
+
+/* The body, the key's store binding, and a member id that names no one. */
+static int read_request(struct req *rq, struct work *w, struct err *e)
+{
+    w->snap = take_rules(rq);
+    if (purchase_body_read(rq, wall_clock_us(), &w->in, e) < 0)
+        return -1;
+    if (rq->who.store_id[0] != '\0' && strcmp(rq->who.store_id, w->in.store_id) != 0)
+        return err_set(e, ERR_FORBIDDEN, "this key may only record purchases of its own store");
+    if (w->in.member_id_malformed)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    return 0;
+}
+
+static int load_context(struct req *rq, struct db *db, struct work *w, bool for_purchase,
+                        struct err *e)
+{
+    const struct purchase_context_query q = {
+        .member_id = w->in.member_id,
+        .card_number = w->in.card_number,
+        .occurred_at = w->in.occurred_at,
+        .timezone = w->snap->rules.timezone,
+        .window_days = w->snap->rules.tier_window_days,
+        .for_purchase = for_purchase,
+        .store_id = w->in.store_id,
+        .pos_transaction_id = w->in.pos_transaction_id,
+    };
+
+    return store_purchase_context(db, &q, &rq->arena, &w->ctx, e);
+}
+
+/* A purchase already recorded under the POS id: the same request is
+ * answered with the record, anything else is a conflict. */
+static int answer_recorded(struct resp *rs, const struct work *w, const struct purchase_record *rec,
+                           const char *fingerprint, struct err *e)
+{
+    char id[24];
+
+    if (rec->member_id == w->ctx.member_id && strcmp(rec->request_hash, fingerprint) == 0)
+        return reply_stored(rs, 200, rec->result, e);
+    purchase_id_format(id, sizeof(id), rec->id);
+    return err_set(e, ERR_CONFLICT,
+                   "pos_transaction_id %s of store %s is already recorded as purchase %s with "
+                   "other content",
+                   w->in.pos_transaction_id, w->in.store_id, id);
+}
+
+/* The member may buy, earn and spend this much. */
+static int check_state(const struct work *w, struct err *e)
+{
+    if (w->ctx.before_enrolment)
+        return err_field(e, "occurred_at", "is more than a day before the member enrolled");
+    if (strcmp(w->ctx.status, "active") != 0)
+        return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", w->ctx.status);
+    if (w->in.redeem_points > w->ctx.points_balance)
+        return err_set(e, ERR_INSUFFICIENT_POINTS,
+                       "redeem_points %" PRId64 " is more than the balance of %" PRId64,
+                       w->in.redeem_points, w->ctx.points_balance);
+    return 0;
+}
+
+/* The coupon, locked; only an issued discount coupon of this member. */
+static int take_coupon(struct req *rq, struct db *db, struct work *w, struct err *e)
+{
+    int rc;
+
+    if (w->in.coupon_code == NULL)
+        return 0;
+    rc = store_coupon_take(db, w->ctx.member_id, w->in.coupon_code, &rq->arena, &w->coupon, e);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return err_field(e, "coupon_code", "is not a coupon of this member");
+    if (strcmp(w->coupon.status, "issued") != 0)
+        return err_set(e, ERR_CONFLICT, "the coupon has been %s", w->coupon.status);
+    if (strcmp(w->coupon.reward_kind, "discount") != 0)
+        return err_field(e, "coupon_code", "is not a discount coupon");
+    w->has_coupon = true;
+    return 0;
+}
+
+/* Runs the engine once and derives the tier and balance after. */
+static int compute(struct req *rq, struct work *w, struct err *e)
+{
+    const struct rules *r = &w->snap->rules;
+    struct engine_line_in *lines = arena_alloc(&rq->arena, sizeof(*lines) * (size_t)w->in.nitems);
+    struct engine_member m = {
+        .tier = w->ctx.tier,
+        .qualifying_spend = w->ctx.qualifying_spend,
+        .birthday_month = w->ctx.birthday_month,
+        .birthday_day = w->ctx.birthday_day,
+        .days_since_enrolled = w->ctx.days_since_enrolled,
+        .purchase_count = w->ctx.purchase_count,
+        .days_since_last_purchase = w->ctx.days_since_last_purchase,
+        .segment = "",
+        .lifecycle_stage = "",
+    };
+    struct engine_purchase p = {
+        .lines = lines,
+        .nlines = w->in.nitems,
+        .store_id = w->in.store_id,
+        .occurred_at_us = w->in.occurred_at_us,
+        .local = {w->ctx.local_year, w->ctx.local_month, w->ctx.local_day, w->ctx.local_hour,
+                  w->ctx.local_weekday},
+        .redeem_points = w->in.redeem_points,
+    };
+    int64_t earned_net;
+
+    for (int i = 0; i < w->in.nitems; i++)
+        lines[i] = (struct engine_line_in){w->in.items[i].sku, w->in.items[i].category,
+                                           w->in.items[i].quantity, w->in.items[i].unit_price};
+    if (w->has_coupon) {
+        p.coupon.kind = w->coupon.discount_value > 0 ? COUPON_VALUE : COUPON_PCT;
+        p.coupon.value = w->coupon.discount_value;
+        p.coupon.pct_x100 = w->coupon.discount_pct_x100;
+        snprintf(p.coupon.code, sizeof(p.coupon.code), "%s", w->coupon.code);
+    }
+    w->res = arena_alloc(&rq->arena, sizeof(*w->res));
+    if (engine_compute(r, &m, &p, w->res, e) < 0)
+        return -1;
+    /* The engine only raises a tier; an index it did not move keeps the
+     * member's own code (which a newer rule set may not know). */
+    w->tier_changed = w->res->tier_after != w->res->tier_before;
+    w->tier_after = w->tier_changed ? r->tiers[w->res->tier_after].code : w->ctx.tier;
+    if (__builtin_sub_overflow(w->res->points_earned, w->res->points_redeemed, &earned_net) ||
+        __builtin_add_overflow(w->ctx.points_balance, earned_net, &w->balance_after))
+        return err_field(e, "items", "the points of this purchase do not fit");
+    return 0;
+}
+
+/* Reads the request and computes it: everything a quote and a purchase
+ * share.  Returns 1 when `rs` already holds a replay. */
+static int prepare(struct req *rq, struct resp *rs, struct work *w, bool for_purchase,
+                   char fingerprint[65], struct err *e)
+{
+    struct db *db;
+
+    if (read_request(rq, w, e) < 0)
+        return -1;
+    db = api_db(rq, e);
+    if (db == NULL || load_context(rq, db, w, for_purchase, e) < 0)
+        return -1;
+    purchase_fingerprint(&w->in, w->ctx.member_id, fingerprint);
+    if (for_purchase && w->ctx.recorded.id != 0)
+        return answer_recorded(rs, w, &w->ctx.recorded, fingerprint, e) < 0 ? -1 : 1;
+    if (check_state(w, e) < 0 || take_coupon(rq, db, w, e) < 0 || compute(rq, w, e) < 0)
+        return -1;
+    return 0;
+}
+
+static json_t *render(const struct work *w, int64_t id)
+{
+    const struct purchase_view v = {
+        .id = id,
+        .member_id = w->ctx.member_id,
+        .body = &w->in,
+        .result = w->res,
+        .tier_before = w->ctx.tier,
+        .tier_after = w->tier_after,
+        .balance_after = w->balance_after,
+        .rules_version = w->snap->version,
+    };
+
+    return purchase_result_json(&v);
+}
+
+/* Does promotion `code` of the rule set give bonus points? */
+static bool gives_bonus(const struct rules *r, const char *code)
+{
+    for (int i = 0; i < r->npromotions && i < RULES_MAX_PROMOTIONS; i++)
+        if (strcmp(r->promotions[i].code, code) == 0)
+            return r->promotions[i].bonus_points > 0;
+    return false;
+}
+
+/* The bonus entry's reason: the promotions that fired and gave bonus
+ * points, as `applied` names them. */
+static const char *bonus_reason(struct req *rq, const struct work *w)
+{
+    static const char prefix[] = "promotion:";
+    const struct engine_result *r = w->res;
+    char reason[256] = "";
+    size_t n = 0;
+
+    for (int i = 0; i < r->napplied && n < sizeof(reason); i++) {
+        const char *rule = r->applied[i].rule;
+
+        if (strncmp(rule, prefix, sizeof(prefix) - 1) != 0 ||
+            !gives_bonus(&w->snap->rules, rule + sizeof(prefix) - 1))
+            continue;
+        n += (size_t)snprintf(reason + n, sizeof(reason) - n, "%s%s", n ? ", " : "", rule);
+    }
+    return n > 0 ? arena_strdup(&rq->arena, reason) : NULL;
+}
+
+/* Redeem, earn and bonus, each its own entry; the last balance must be
+ * the one the response shows. */
+static int append_ledger(struct req *rq, struct db *db, const struct work *w, int64_t purchase_id,
+                         struct err *e)
+{
+    const struct engine_result *r = w->res;
+    struct ledger_entry entry;
+    int64_t balance = w->ctx.points_balance;
+    const struct {
+        const char *kind;
+        int64_t points;
+    } moves[] = {
+        {"redeem", -r->points_redeemed},
+        {"earn", r->points_earned - r->bonus_points},
+        {"bonus", r->bonus_points},
+    };
+
+    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+        if (moves[i].points == 0)
+            continue;
+        ly_assert(moves[i].points > 0 || i == 0);
+        if (store_ledger_append(db, w->ctx.member_id, moves[i].kind, moves[i].points, purchase_id,
+                                0, i == 2 ? bonus_reason(rq, w) : NULL, &rq->arena, &entry, e) < 0)
+            return -1;
+        balance = entry.balance_after;
+    }
+    if (balance != w->balance_after)
+        return err_internal(e, ERR_INTERNAL,
+                            "ledger balance %" PRId64 " differs from the computed %" PRId64,
+                            balance, w->balance_after);
+    return 0;
+}
+
+/* Counts a purchase for /metrics once its 201 has been sent (and so its
+ * transaction committed). */
+struct counted {
+    const struct req *rq;
+    int64_t earned, redeemed;
+};
+
+static void count_purchase(void *p)
+{
+    const struct counted *c = p;
+
+    if (c->rq->status == 201)
+        counters_purchase(c->earned, c->redeemed);
+}
+
+static int record(struct req *rq, struct db *db, struct work *w, const char *fingerprint,
+                  char *result, struct err *e)
+{
+    struct purchase_line_row *rows = arena_alloc(&rq->arena, sizeof(*rows) * (size_t)w->in.nitems);
+    struct purchase_new p = {
+        .id = w->ctx.new_id,
+        .member_id = w->ctx.member_id,
+        .store_id = w->in.store_id,
+        .terminal_id = w->in.terminal_id,
+        .pos_transaction_id = w->in.pos_transaction_id,
+        .occurred_at = w->in.occurred_at,
+        .subtotal = w->res->subtotal,
+        .discount_total = w->res->discount_total,
+        .redeemed_value = w->res->redeemed_value,
+        .total_due = w->res->total_due,
+        .points_earned = w->res->points_earned,
+        .points_redeemed = w->res->points_redeemed,
+        .net_spend = w->res->net_spend,
+        .tier_before = w->ctx.tier,
+        .tier_after = w->tier_after,
+        .tier_changed = w->tier_changed,
+        .rules_version = w->snap->version,
+        .coupon_code = w->has_coupon ? w->coupon.code : NULL,
+        .request_hash = fingerprint,
+        .result = result,
+        .nlines = w->in.nitems,
+        .lines = rows,
+    };
+
+    for (int i = 0; i < w->in.nitems; i++) {
+        const struct engine_line_out *o = &w->res->lines[i];
+
+        rows[i] = (struct purchase_line_row){w->in.items[i].sku,
+                                             w->in.items[i].category,
+                                             w->in.items[i].quantity,
+                                             w->in.items[i].unit_price,
+                                             o->amount,
+                                             o->discount,
+                                             o->redeemed_share,
+                                             o->net_spend,
+                                             o->points};
+    }
+    return store_purchase_insert(db, &p, e);
+}
+
+int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct work *w = arena_alloc(&rq->arena, sizeof(*w));
+    struct purchase_record rec;
+    struct counted *c;
+    char fingerprint[65];
+    json_t *body;
+    char *text;
+    struct db *db;
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    rc = prepare(rq, rs, w, true, fingerprint, e);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    db = api_db(rq, e);
+    ly_assert(db != NULL && w->ctx.new_id != 0);
+    body = render(w, w->ctx.new_id);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        json_decref(body);
+        return err_internal(e, ERR_INTERNAL, "out of memory rendering a purchase");
+    }
+    rc = record(rq, db, w, fingerprint, text, e);
+    free(text);
+    if (rc <= 0) {
+        json_decref(body);
+        if (rc < 0)
+            return -1;
+        /* Another member's purchase claimed the POS id and committed while
+         * this one was being computed: answer from its record. */
+        rc = store_purchase_find_by_pos(db, w->in.store_id, w->in.pos_transaction_id, &rq->arena,
+                                        &rec, e);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return err_internal(e, ERR_INTERNAL, "POS id claimed but no purchase found");
+        return answer_recorded(rs, w, &rec, fingerprint, e);
+    }
+    if (append_ledger(rq, db, w, w->ctx.new_id, e) < 0 ||
+        (w->has_coupon && store_coupon_mark_used(db, &w->coupon, w->ctx.new_id, e) < 0)) {
+        json_decref(body);
+        return -1;
+    }
+    c = arena_alloc(&rq->arena, sizeof(*c));
+    *c = (struct counted){rq, w->res->points_earned, w->res->points_redeemed};
+    arena_defer(&rq->arena, count_purchase, c);
+    resp_json(rs, 201, body);
+    return 0;
+}
+
+int api_purchases_quote(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct work *w = arena_alloc(&rq->arena, sizeof(*w));
+    char fingerprint[65];
+    json_t *body;
+
+    memset(w, 0, sizeof(*w));
+    if (prepare(rq, rs, w, false, fingerprint, e) < 0)
+        return -1;
+    body = render(w, 0);
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory rendering a quote");
+    resp_json(rs, 200, body);
+    return 0;
+}
+
+/* ------------------------------------------------------------ reading -- */
+
+int api_purchases_get(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct purchase_record rec;
+    struct db *db;
+    int64_t id;
+
+    if (id_parse(req_param(rq, 0), PURCHASE_ID_PREFIX, &id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "purchase not found");
+    db = api_db(rq, e);
+    if (db == NULL || store_purchase_get(db, id, &rq->arena, &rec, e) < 0)
+        return -1;
+    if (rq->who.store_id[0] != '\0' && strcmp(rq->who.store_id, rec.store_id) != 0)
+        return err_set(e, ERR_FORBIDDEN, "this key may only read purchases of its own store");
+    return reply_stored(rs, 200, rec.result, e);
+}
+
+/* `?limit=` and `?cursor=` (a purchase id): errors name the parameter. */
+static int read_page_query(const struct req *rq, int *limit, int64_t *before, struct err *e)
+{
+    const char *l = req_query(rq, "limit");
+    const char *c = req_query(rq, "cursor");
+    int64_t n;
+
+    *limit = LIST_DEFAULT;
+    *before = 0;
+    if (l != NULL) {
+        if (id_parse(l, "", &n) < 0 || n < 1 || n > LIST_MAX)
+            err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
+        else
+            *limit = (int)n;
+    }
+    if (c != NULL && id_parse(c, PURCHASE_ID_PREFIX, before) < 0)
+        err_field(e, "cursor", "is not a valid cursor");
+    if (err_is_set(e)) {
+        snprintf(e->detail, sizeof(e->detail), "the query string is not valid");
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *summary_json(const struct purchase_summary *s)
+{
+    char id[24], member[24];
+
+    purchase_id_format(id, sizeof(id), s->id);
+    member_id_format(member, sizeof(member), s->member_id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s}",
+                     "id", id, "member_id", member, "store_id", s->store_id, "terminal_id",
+                     s->terminal_id, "pos_transaction_id", s->pos_transaction_id, "occurred_at",
+                     s->occurred_at, "subtotal", (json_int_t)s->subtotal, "discount_total",
+                     (json_int_t)s->discount_total, "redeemed_value", (json_int_t)s->redeemed_value,
+                     "total_due", (json_int_t)s->total_due, "points_earned",
+                     (json_int_t)s->points_earned, "points_redeemed",
+                     (json_int_t)s->points_redeemed, "tier_after", s->tier_after, "rules_version",
+                     (json_int_t)s->rules_version, "created_at", s->created_at);
+}
+
+int api_member_purchases_list(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct purchase_summary *items;
+    int64_t member_id, before;
+    struct db *db;
+    json_t *arr, *body;
+    bool more;
+    int limit, n;
+
+    if (id_parse(req_param(rq, 0), MEMBER_ID_PREFIX, &member_id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    if (read_page_query(rq, &limit, &before, e) < 0)
+        return -1;
+    db = api_db(rq, e);
+    if (db == NULL ||
+        store_purchase_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
+        return -1;
+    arr = json_array();
+    for (int i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, summary_json(&items[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (more) {
+        char next[24];
+
+        purchase_id_format(next, sizeof(next), items[n - 1].id);
+        body = arr ? json_pack("{s:o, s:s}", "items", arr, "next_cursor", next) : NULL;
+    } else {
+        body = arr ? json_pack("{s:o, s:n}", "items", arr, "next_cursor") : NULL;
+    }
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory building a purchase list");
+    resp_json(rs, 200, body);
+    return 0;
+}

@@ -1,0 +1,358 @@
+/*
+ * redemptions.c - spending points on rewards: POST and GET
+ * /v1/members/{id}/redemptions (staff), /v1/me/redemptions (member token)
+ * and POST /v1/redemptions/{id}/cancel (admin, pos).
+ *
+ * A redemption runs in the request's one transaction (ROUTE_TX) and takes
+ * its locks in THE order of store/ledger.h.  Its checks run in this fixed
+ * order, so the answer to a request that fails several of them is always
+ * the same one:
+ *   1. body                                   400 validation_failed
+ *   2. lock the member                        404 not_found
+ *   3. member suspended or closed             409 member_inactive
+ *   4. lock the reward (FOR UPDATE)           404 not_found (also a malformed reward_id)
+ *   5. reward inactive or outside validity    409 conflict
+ *   6. member's tier below min_tier           403 forbidden
+ *   7. per_member_limit would be exceeded     409 limit_reached
+ *   8. stock < quantity                       409 out_of_stock
+ *   9. balance < quantity x points_cost       409 insufficient_points
+ * then: take stock, record the redemption and its coupons, append the
+ * `redeem` ledger entry.  A failed check leaves nothing behind: app.c rolls
+ * the transaction back.  Because the member row is locked before anything
+ * is read, concurrent redemptions of one member run one after the other
+ * and each sees the balance and limit sums the previous one left; the
+ * reward row lock does the same for stock across members.
+ *
+ * Cancelling finds the redemption's member and reward without locks, then
+ * locks member, reward and redemption in that order and checks: member
+ * closed 409 member_inactive (a suspended member's redemption may still be
+ * cancelled: staff correcting a mistake), redemption not issued 409
+ * conflict.  Points come back as a `redeem_cancel` entry, stock unless
+ * unlimited, and the coupons are withdrawn.
+ *
+ * Must not contain SQL, open or end transactions, or choose HTTP statuses.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/handlers.h"
+#include "api/rules_cache.h"
+#include "api/secret.h"
+#include "api/validate.h"
+#include "store/ledger.h"
+#include "store/members.h"
+#include "store/rewards.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX     500
+
+/* ------------------------------------------------------------- output -- */
+
+static json_t *redemption_json(const struct redemption *r)
+{
+    char id[32], member[32], reward[32];
+    json_t *codes = json_array();
+
+    for (int i = 0; codes != NULL && i < r->ncodes; i++)
+        if (json_array_append_new(codes, json_string(r->codes[i])) < 0) {
+            json_decref(codes);
+            codes = NULL;
+        }
+    if (codes == NULL)
+        return NULL;
+    snprintf(id, sizeof(id), REDEMPTION_ID_PREFIX "%" PRId64, r->id);
+    snprintf(member, sizeof(member), "mem_%" PRId64, r->member_id);
+    snprintf(reward, sizeof(reward), REWARD_ID_PREFIX "%" PRId64, r->reward_id);
+    /* "o" steals `codes`, also when packing fails. */
+    return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s?, s:o, s:s, s:s, s:s?}", "id", id,
+                     "member_id", member, "reward_id", reward, "quantity", (int)r->quantity,
+                     "points_spent", (json_int_t)r->points_spent, "balance_after",
+                     (json_int_t)r->balance_after, "coupon_code",
+                     r->ncodes > 0 ? r->codes[0] : NULL, "coupon_codes", codes, "status", r->status,
+                     "created_at", r->created_at, "cancelled_at", r->cancelled_at);
+}
+
+static int reply_redemption(struct resp *rs, int status, const struct redemption *r, struct err *e)
+{
+    json_t *body = redemption_json(r);
+
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory rendering a redemption");
+    resp_json(rs, status, body);
+    return 0;
+}
+
+/* ------------------------------------------------------------- redeem -- */
+
+struct redeem_input {
+    const char *reward_id; /* borrowed from the body */
+    int64_t quantity;
+};
+
+static int read_redeem(struct req *rq, struct redeem_input *in, struct err *e)
+{
+    static const char *const allowed[] = {"reward_id", "quantity", NULL};
+    json_t *o = body_object(rq, false, e);
+
+    if (o == NULL)
+        return -1;
+    in->quantity = 1;
+    body_no_unknown(o, allowed, e);
+    if (body_string(o, "reward_id", 1, 64, false, &in->reward_id, NULL, e) == 0)
+        body_missing("reward_id", e);
+    body_int(o, "quantity", 1, REDEMPTION_QUANTITY_MAX, &in->quantity, e);
+    return err_is_set(e) ? -1 : 0;
+}
+
+/* Step 6: may a member of tier `tier` take a reward reserved to `min_tier`?
+ * A min_tier the active rules no longer know is taken by no one. */
+static bool tier_allows(const char *tier, const char *min_tier)
+{
+    const struct rules_snapshot *snap;
+    int have, need;
+
+    if (min_tier == NULL)
+        return true;
+    snap = rules_cache_acquire();
+    have = rules_tier_index(&snap->rules, tier);
+    need = rules_tier_index(&snap->rules, min_tier);
+    rules_cache_release(snap);
+    return need >= 0 && have >= need;
+}
+
+/* `n` fresh coupon codes "XXXX-XXXX-XXXXX" (13 symbols of 31: 64.4 bits). */
+static const char **new_codes(struct arena *a, int n)
+{
+    const char **codes = arena_alloc(a, sizeof(*codes) * (size_t)n);
+
+    for (int i = 0; i < n; i++) {
+        char sym[14];
+        char *c = arena_alloc(a, COUPON_CODE_SIZE);
+
+        secret_token(sym, "", 13, SECRET_READABLE);
+        snprintf(c, COUPON_CODE_SIZE, "%.4s-%.4s-%.5s", sym, sym + 4, sym + 8);
+        codes[i] = c;
+    }
+    return codes;
+}
+
+/* Steps 2 to 9 and the writes (see the file header). */
+static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const struct redeem_input *in,
+                  struct err *e)
+{
+    struct member_lock m;
+    struct reward w;
+    struct redemption red;
+    struct ledger_entry entry;
+    struct db *db = api_db(rq, e);
+    int64_t reward_id, live, cost, after;
+    int32_t qty = (int32_t)in->quantity;
+
+    if (db == NULL || store_member_lock(db, member_id, &rq->arena, &m, e) < 0)
+        return -1;
+    if (strcmp(m.status, "active") != 0)
+        return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", m.status);
+    if (id_parse(in->reward_id, REWARD_ID_PREFIX, &reward_id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "reward not found");
+    if (store_reward_get(db, reward_id, true, &rq->arena, &w, e) < 0)
+        return -1;
+    if (!w.available)
+        return err_set(e, ERR_CONFLICT,
+                       w.active ? "the reward is outside its validity period"
+                                : "the reward is not active");
+    if (!tier_allows(m.tier, w.min_tier))
+        return err_set(e, ERR_FORBIDDEN, "the reward needs tier %s or higher", w.min_tier);
+    if (w.per_member_limit > 0) {
+        if (store_redemption_live_quantity(db, member_id, reward_id, &live, e) < 0)
+            return -1;
+        if (live + qty > w.per_member_limit)
+            return err_set(e, ERR_LIMIT_REACHED,
+                           "the member may redeem this reward %" PRId64 " times and has %" PRId64,
+                           w.per_member_limit, live);
+    }
+    if (w.stock >= 0 && w.stock < qty)
+        return err_set(e, ERR_OUT_OF_STOCK, "%" PRId64 " left of this reward", w.stock);
+    if (__builtin_mul_overflow(w.points_cost, (int64_t)qty, &cost) ||
+        __builtin_sub_overflow(m.points_balance, cost, &after))
+        return err_field(e, "quantity", "the cost does not fit");
+    if (after < 0)
+        return err_set(e, ERR_INSUFFICIENT_POINTS,
+                       "the redemption costs %" PRId64 " points, the balance is %" PRId64, cost,
+                       m.points_balance);
+
+    if (store_reward_move_stock(db, reward_id, -(int64_t)qty, e) < 0 ||
+        store_redemption_insert(db, member_id, reward_id, qty, cost, after,
+                                new_codes(&rq->arena, qty), qty, &rq->arena, &red, e) < 0 ||
+        store_ledger_append(db, member_id, "redeem", -cost, 0, red.id, NULL, &rq->arena, &entry,
+                            e) < 0)
+        return -1;
+    /* The member is locked, so the ledger's balance must be the one computed. */
+    if (entry.balance_after != after)
+        return err_internal(e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
+                            entry.balance_after, after);
+    return reply_redemption(rs, 201, &red, e);
+}
+
+/* The member id in the path; a malformed one names no member. */
+static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
+{
+    if (id_parse(req_param(rq, 0), "mem_", id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    return 0;
+}
+
+/* POST /v1/members/{id}/redemptions {reward_id, quantity?} -> 201. */
+int api_member_redemptions_create(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct redeem_input in;
+    int64_t member_id;
+
+    if (read_redeem(rq, &in, e) < 0 || path_member_id(rq, &member_id, e) < 0)
+        return -1;
+    return redeem(rq, rs, member_id, &in, e);
+}
+
+/* POST /v1/me/redemptions {reward_id, quantity?} -> 201. */
+int api_me_redemptions_create(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct redeem_input in;
+
+    if (read_redeem(rq, &in, e) < 0)
+        return -1;
+    return redeem(rq, rs, rq->who.member_id, &in, e);
+}
+
+/* --------------------------------------------------------------- list -- */
+
+/* Marks a query-string error; the detail says it is not about the body. */
+static int query_error(struct err *e, const char *field, const char *msg)
+{
+    if (!err_is_set(e))
+        err_set(e, ERR_VALIDATION, "the query string is not valid");
+    return err_field(e, field, "%s", msg);
+}
+
+static int read_page(const struct req *rq, int *limit, int64_t *before, struct err *e)
+{
+    const char *lim = req_query(rq, "limit");
+    const char *cursor = req_query(rq, "cursor");
+    int64_t n;
+
+    *limit = LIST_DEFAULT;
+    *before = INT64_MAX;
+    if (req_query_count(rq) != (lim != NULL) + (cursor != NULL))
+        query_error(e, "query", "only limit and cursor are allowed, once each");
+    if (lim != NULL && (id_parse(lim, "", &n) < 0 || n > LIST_MAX))
+        query_error(e, "limit", "must be an integer from 1 to 500");
+    else if (lim != NULL)
+        *limit = (int)n;
+    if (cursor != NULL && id_parse(cursor, REDEMPTION_ID_PREFIX, before) < 0)
+        query_error(e, "cursor", "is not a valid cursor");
+    return err_is_set(e) ? -1 : 0;
+}
+
+static int list(struct req *rq, struct resp *rs, int64_t member_id, int limit, int64_t before,
+                struct err *e)
+{
+    struct redemption *items;
+    struct db *db = api_db(rq, e);
+    json_t *arr, *body;
+    bool more;
+    int n;
+
+    if (db == NULL ||
+        store_redemption_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
+        return -1;
+    arr = json_array();
+    for (int i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, redemption_json(&items[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (arr == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory building the redemption list");
+    if (more) {
+        char next[32];
+
+        snprintf(next, sizeof(next), REDEMPTION_ID_PREFIX "%" PRId64, items[n - 1].id);
+        body = json_pack("{s:o, s:s}", "items", arr, "next_cursor", next);
+    } else {
+        body = json_pack("{s:o, s:n}", "items", arr, "next_cursor");
+    }
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory building the redemption list");
+    resp_json(rs, 200, body);
+    return 0;
+}
+
+/* GET /v1/members/{id}/redemptions?limit=&cursor= : newest first. */
+int api_member_redemptions_list(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct member m;
+    struct db *db;
+    int64_t member_id, before;
+    int limit;
+
+    if (read_page(rq, &limit, &before, e) < 0 || path_member_id(rq, &member_id, e) < 0)
+        return -1;
+    db = api_db(rq, e);
+    if (db == NULL || store_member_get(db, member_id, &rq->arena, &m, e) < 0)
+        return -1;
+    return list(rq, rs, member_id, limit, before, e);
+}
+
+/* GET /v1/me/redemptions?limit=&cursor= : newest first. */
+int api_me_redemptions_list(struct req *rq, struct resp *rs, struct err *e)
+{
+    int64_t before;
+    int limit;
+
+    if (read_page(rq, &limit, &before, e) < 0)
+        return -1;
+    return list(rq, rs, rq->who.member_id, limit, before, e);
+}
+
+/* ------------------------------------------------------------- cancel -- */
+
+/* POST /v1/redemptions/{id}/cancel -> 200 the cancelled redemption. */
+int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct redemption found, cur, done;
+    struct member_lock m;
+    struct reward w;
+    struct ledger_entry entry;
+    struct db *db;
+    int64_t id;
+
+    /* No body is needed; one that is sent must be an object without fields. */
+    if (rq->json != NULL) {
+        json_t *o = body_object(rq, true, e);
+        static const char *const none[] = {NULL};
+
+        if (o == NULL || body_no_unknown(o, none, e) < 0)
+            return -1;
+    }
+    if (id_parse(req_param(rq, 0), REDEMPTION_ID_PREFIX, &id) < 0)
+        return err_set(e, ERR_NOT_FOUND, "redemption not found");
+    db = api_db(rq, e);
+    if (db == NULL || store_redemption_get(db, id, &rq->arena, &found, e) < 0)
+        return -1;
+    /* The lock order: member, reward, then the redemption itself. */
+    if (store_member_lock(db, found.member_id, &rq->arena, &m, e) < 0)
+        return -1;
+    if (strcmp(m.status, "closed") == 0)
+        return err_set(e, ERR_MEMBER_INACTIVE, "the member is closed");
+    if (store_reward_get(db, found.reward_id, true, &rq->arena, &w, e) < 0 ||
+        store_redemption_lock(db, found.member_id, id, &rq->arena, &cur, e) < 0)
+        return -1;
+    if (strcmp(cur.status, "issued") != 0)
+        return err_set(e, ERR_CONFLICT, "the redemption is already %s", cur.status);
+    if (store_redemption_cancel(db, cur.member_id, id, &rq->arena, &done, e) < 0 ||
+        store_reward_move_stock(db, cur.reward_id, cur.quantity, e) < 0 ||
+        store_ledger_append(db, cur.member_id, "redeem_cancel", cur.points_spent, 0, id, NULL,
+                            &rq->arena, &entry, e) < 0)
+        return -1;
+    return reply_redemption(rs, 200, &done, e);
+}
