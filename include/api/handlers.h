@@ -36,6 +36,9 @@ int api_rules_put(struct req *rq, struct resp *rs, struct err *e);
 int api_rules_versions_list(struct req *rq, struct resp *rs, struct err *e);
 int api_rules_versions_get(struct req *rq, struct resp *rs, struct err *e);
 
+/* simulate.c */
+int api_rules_simulate(struct req *rq, struct resp *rs, struct err *e);
+
 /* rewards.c */
 int api_rewards_list(struct req *rq, struct resp *rs, struct err *e);
 int api_rewards_create(struct req *rq, struct resp *rs, struct err *e);

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/cfg.h"
 #include "core/err.h"
 #include "rules/rules.h"
@@ -31,6 +32,10 @@ void rules_cache_cleanup(void);
  * rules_cache_release. */
 const struct rules_snapshot *rules_cache_acquire(void);
 void rules_cache_release(const struct rules_snapshot *s);
+
+/* The active snapshot, released when `a` (a request's arena) is reset: the
+ * request computes with one version to its end.  Borrowed until then. */
+const struct rules_snapshot *rules_cache_hold(struct arena *a);
 
 /*
  * Reloads now and waits (at most timeout_ms) until version `version` or a

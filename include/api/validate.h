@@ -71,4 +71,48 @@ bool is_valid_store_id(const char *s);
 /* Parses an id of the form "<prefix><digits>" (e.g. "mem_42"); -1 if malformed. */
 int id_parse(const char *s, const char *prefix, int64_t *out);
 
+/* --- query strings and list pages -------------------------------------- */
+
+/* Every list's `?limit=`: the default and the largest. */
+#define PAGE_LIMIT_DEFAULT 50
+#define PAGE_LIMIT_MAX     500
+
+/*
+ * Adds a field error about the query string (`field` names the parameter,
+ * or "query" for the whole of it); the detail, when this is the first
+ * error, says "the query string is not valid".  Returns -1.
+ */
+int query_error(struct err *e, const char *field, const char *msg);
+
+/*
+ * Refuses parameters not in the NULL-terminated `allowed` list, and repeated
+ * ones, with one "query" error ("only limit and cursor are allowed, once
+ * each").  0 or -1.
+ */
+int query_no_unknown(const struct req *rq, const char *const *allowed, struct err *e);
+
+/*
+ * A list's `?limit=` (1..PAGE_LIMIT_MAX, default PAGE_LIMIT_DEFAULT) and
+ * `?cursor=` ("<cursor_prefix><n>", the last id of the page before; without
+ * one *before is INT64_MAX), errors added with query_error.  Returns -1 when
+ * `e` is set afterwards, errors the caller collected before included.
+ */
+int page_query_read(const struct req *rq, const char *cursor_prefix, int *limit, int64_t *before,
+                    struct err *e);
+
+/*
+ * Appends `item` (stolen) to the array `items` (stolen) and returns it; if
+ * either is NULL or appending fails, frees both and returns NULL.  A loop
+ * builds a page with it and checks for running out of memory once.
+ */
+json_t *page_items_add(json_t *items, json_t *item);
+
+/*
+ * Answers 200 {"items": items, "next_cursor": c}: c is
+ * "<cursor_prefix><last_id>" when `more`, else null.  Steals `items` (NULL
+ * means jansson ran out of memory).  0, or -1 with ERR_INTERNAL.
+ */
+int page_reply(struct resp *rs, json_t *items, bool more, const char *cursor_prefix,
+               int64_t last_id, struct err *e);
+
 #endif

@@ -65,6 +65,30 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
 int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params,
            struct err *e);
 
+/* db_exec of a statement whose one parameter ($1) is `id`. */
+PGresult *db_exec_id(struct db *db, const struct db_stmt *st, int64_t id, struct err *e);
+
+/*
+ * Runs a keyset page statement whose last parameter is the page size:
+ * params[n - 1] is set here to limit + 1, so that one row more than asked
+ * tells whether a next page exists.  Returns the result as db_exec does,
+ * with *rows = the rows that belong to the page (at most `limit`) and
+ * *more = whether there are more.
+ */
+PGresult *db_exec_page(struct db *db, const struct db_stmt *st, int n, const char **params,
+                       int limit, int *rows, bool *more, struct err *e);
+
+/*
+ * db_exec_page for a page of one owner's rows that the owner's row drives
+ * ("SELECT o.id, l.* FROM owners o LEFT JOIN LATERAL (...) l ON true WHERE
+ * o.id = $1"), with $1 = owner_id, $2 = before_id (NULL when 0: from the
+ * newest) and $3 the page size.  No row at all is ERR_NOT_FOUND with the
+ * detail `missing`; the owner's row alone (column 1 NULL) is an empty page.
+ */
+PGresult *db_exec_owned_page(struct db *db, const struct db_stmt *st, int64_t owner_id,
+                             int64_t before_id, int limit, const char *missing, int *rows,
+                             bool *more, struct err *e);
+
 /* Transactions: one request's writes go into one transaction. */
 int db_begin(struct db *db, struct err *e);
 int db_commit(struct db *db, struct err *e);

@@ -106,12 +106,9 @@ int store_member_update(struct db *db, int64_t id, const struct member_patch *p,
 /*
  * Erases the personal data (name, phone, email, birthday) and closes the
  * member.  Erasing a closed member again changes nothing, updated_at
- * included.  0, or -1 with ERR_NOT_FOUND.  Call store_member_erase_tokens in
- * the same transaction.
+ * included.  0, or -1 with ERR_NOT_FOUND.  Call store_token_revoke_all
+ * (store/keys.h) in the same transaction.
  */
 int store_member_erase(struct db *db, int64_t id, struct err *e);
-
-/* Revokes every live token of the member.  0 or -1. */
-int store_member_erase_tokens(struct db *db, int64_t member_id, struct err *e);
 
 #endif

@@ -29,31 +29,8 @@
 #include "store/ledger.h"
 #include "store/purchases.h"
 
-#define LIST_DEFAULT         50
-#define LIST_MAX             500
 #define LEDGER_ID_PREFIX     "led_"
 #define REDEMPTION_ID_PREFIX "red_"
-
-/* The rules snapshot of this request, released when the request ends. */
-struct rules_hold {
-    const struct rules_snapshot *snap;
-};
-
-static void release_rules(void *p)
-{
-    struct rules_hold *h = p;
-
-    rules_cache_release(h->snap);
-}
-
-static const struct rules_snapshot *take_rules(struct req *rq)
-{
-    struct rules_hold *h = arena_alloc(&rq->arena, sizeof(*h));
-
-    h->snap = rules_cache_acquire();
-    arena_defer(&rq->arena, release_rules, h);
-    return h->snap;
-}
 
 static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
 {
@@ -71,7 +48,7 @@ static int64_t spend_needed(int64_t min_spend, int64_t spend)
 
 static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct err *e)
 {
-    const struct rules *r = &take_rules(rq)->rules;
+    const struct rules *r = &rules_cache_hold(&rq->arena)->rules;
     const char *codes[RULES_MAX_TIERS];
     int64_t mins[RULES_MAX_TIERS];
     int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
@@ -133,30 +110,6 @@ int api_me_balance(struct req *rq, struct resp *rs, struct err *e)
 
 /* ------------------------------------------------------------- ledger -- */
 
-/* `?limit=` and `?cursor=` (a ledger entry id): errors name the parameter. */
-static int read_page_query(const struct req *rq, int *limit, int64_t *before, struct err *e)
-{
-    const char *l = req_query(rq, "limit");
-    const char *c = req_query(rq, "cursor");
-    int64_t n;
-
-    *limit = LIST_DEFAULT;
-    *before = 0;
-    if (l != NULL) {
-        if (id_parse(l, "", &n) < 0 || n < 1 || n > LIST_MAX)
-            err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
-        else
-            *limit = (int)n;
-    }
-    if (c != NULL && id_parse(c, LEDGER_ID_PREFIX, before) < 0)
-        err_field(e, "cursor", "is not a valid cursor");
-    if (err_is_set(e)) {
-        snprintf(e->detail, sizeof(e->detail), "the query string is not valid");
-        return -1;
-    }
-    return 0;
-}
-
 /* Adds `key`: `value` (stolen); clears *ok on failure. */
 static void put(json_t *o, const char *key, json_t *value, bool *ok)
 {
@@ -197,35 +150,21 @@ static int ledger_of(struct req *rq, struct resp *rs, int64_t member_id, struct 
 {
     struct ledger_entry *items;
     struct db *db;
-    json_t *arr, *body;
+    json_t *arr;
     int64_t before;
     bool more;
     int limit, n;
 
-    if (read_page_query(rq, &limit, &before, e) < 0)
+    if (page_query_read(rq, LEDGER_ID_PREFIX, &limit, &before, e) < 0)
         return -1;
     db = api_db(rq, e);
     if (db == NULL ||
         store_ledger_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, entry_json(&items[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (more) {
-        char next[24];
-
-        snprintf(next, sizeof(next), LEDGER_ID_PREFIX "%" PRId64, items[n - 1].id);
-        body = arr ? json_pack("{s:o, s:s}", "items", arr, "next_cursor", next) : NULL;
-    } else {
-        body = arr ? json_pack("{s:o, s:n}", "items", arr, "next_cursor") : NULL;
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building a ledger page");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, entry_json(&items[i]));
+    return page_reply(rs, arr, more, LEDGER_ID_PREFIX, more ? items[n - 1].id : 0, e);
 }
 
 int api_members_ledger(struct req *rq, struct resp *rs, struct err *e)

@@ -21,32 +21,9 @@
 #include "api/handlers.h"
 #include "api/validate.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX     500
-
 static bool is_role(const char *s)
 {
     return strcmp(s, "admin") == 0 || strcmp(s, "pos") == 0 || strcmp(s, "app") == 0;
-}
-
-/* `?limit=`: 1..LIST_MAX in plain decimal digits. */
-static int query_limit(const struct req *rq, int *out, struct err *e)
-{
-    const char *s = req_query(rq, "limit");
-    size_t n;
-    int v = 0;
-
-    if (s == NULL)
-        return 0;
-    n = strlen(s);
-    if (n == 0 || n > 3 || strspn(s, "0123456789") != n)
-        return err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (s[i] - '0');
-    if (v < 1 || v > LIST_MAX)
-        return err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
-    *out = v;
-    return 0;
 }
 
 static json_t *key_json(const struct store_key *k)
@@ -61,44 +38,23 @@ static json_t *key_json(const struct store_key *k)
 /* GET /v1/keys?limit=&cursor= : active keys, newest first. */
 int api_keys_list(struct req *rq, struct resp *rs, struct err *e)
 {
-    const char *cursor = req_query(rq, "cursor");
-    int64_t before = INT64_MAX;
-    int limit = LIST_DEFAULT;
     struct store_key *items;
     struct db *db;
-    json_t *arr, *body;
+    json_t *arr;
+    int64_t before;
     bool more;
-    int n;
+    int limit, n;
 
-    query_limit(rq, &limit, e);
     /* The cursor is the id of the last key shown; ids are opaque to clients. */
-    if (cursor != NULL && id_parse(cursor, "key_", &before) < 0)
-        err_field(e, "cursor", "is not a valid cursor");
-    if (err_is_set(e))
+    if (page_query_read(rq, "key_", &limit, &before, e) < 0)
         return -1;
     db = api_db(rq, e);
     if (db == NULL || store_key_list(db, before, limit, &rq->arena, &items, &n, &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, key_json(&items[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (arr == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the key list");
-    if (more) {
-        char next[32];
-
-        snprintf(next, sizeof(next), "key_%" PRId64, items[n - 1].id);
-        body = json_pack("{s:o, s:s}", "items", arr, "next_cursor", next);
-    } else {
-        body = json_pack("{s:o, s:n}", "items", arr, "next_cursor");
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the key list");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, key_json(&items[i]));
+    return page_reply(rs, arr, more, "key_", more ? items[n - 1].id : 0, e);
 }
 
 /* POST /v1/keys {name, role, store_id?} -> 201 with the secret, shown once. */

@@ -21,10 +21,10 @@
 #include "api/member_json.h"
 #include "api/secret.h"
 #include "api/validate.h"
+#include "store/keys.h"
 
 #define CARD_DIGITS       16
 #define REFERRAL_CODE_LEN 8
-#define LOOKUP_LIMIT_MAX  500
 
 /* ------------------------------------------------------------ helpers -- */
 
@@ -285,14 +285,6 @@ int api_members_create(struct req *rq, struct resp *rs, struct err *e)
 
 /* ------------------------------------------------------------ look-up -- */
 
-/* Marks a query-string error; the detail says it is not about the body. */
-static int query_error(struct err *e, const char *field, const char *msg)
-{
-    if (!err_is_set(e))
-        err_set(e, ERR_VALIDATION, "the query string is not valid");
-    return err_field(e, field, "%s", msg);
-}
-
 struct lookup {
     const char *card_number;
     const char *phone;
@@ -301,8 +293,8 @@ struct lookup {
 
 static int read_lookup(const struct req *rq, struct lookup *q, struct err *e)
 {
+    static const char *const allowed[] = {"card_number", "phone", "email", "limit", "cursor", NULL};
     const char *limit = req_query(rq, "limit");
-    const char *cursor = req_query(rq, "cursor");
     int64_t n;
     int given;
 
@@ -310,14 +302,10 @@ static int read_lookup(const struct req *rq, struct lookup *q, struct err *e)
     q->phone = req_query(rq, "phone");
     q->email = req_query(rq, "email");
     given = (q->card_number != NULL) + (q->phone != NULL) + (q->email != NULL);
-    /* Counting is all the request API offers: a count above the known
-     * names present means an unknown or repeated parameter. */
-    if (req_query_count(rq) != given + (limit != NULL) + (cursor != NULL))
-        query_error(e, "query",
-                    "only card_number, phone, email, limit and cursor are allowed, once each");
+    query_no_unknown(rq, allowed, e);
     if (given != 1)
         query_error(e, "query", "must have exactly one of card_number, phone or email");
-    if (limit != NULL && (id_parse(limit, "", &n) < 0 || n > LOOKUP_LIMIT_MAX))
+    if (limit != NULL && (id_parse(limit, "", &n) < 0 || n > PAGE_LIMIT_MAX))
         query_error(e, "limit", "must be an integer from 1 to 500");
     return err_is_set(e) ? -1 : 0;
 }
@@ -461,7 +449,8 @@ int api_members_erase(struct req *rq, struct resp *rs, struct err *e)
     if (path_member_id(rq, &id, e) < 0)
         return -1;
     db = api_db(rq, e);
-    if (db == NULL || store_member_erase(db, id, e) < 0 || store_member_erase_tokens(db, id, e) < 0)
+    if (db == NULL || store_member_erase(db, id, e) < 0 ||
+        store_token_revoke_all(db, id, NULL, e) < 0)
         return -1;
     resp_empty(rs, 204);
     return 0;

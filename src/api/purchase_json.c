@@ -3,8 +3,8 @@
  *
  * Reading collects every field error with its JSON path before answering
  * (postgres errsave), so a cashier's system sees all its mistakes at once.
- * Times are parsed here, in integer arithmetic (no time zone database is
- * needed for an RFC 3339 offset), and rendered back in UTC with
+ * occurred_at is read by core/civil.c (integer arithmetic: no time zone
+ * database is needed for an RFC 3339 offset) and rendered back in UTC with
  * microseconds: the same text DB_TIMESTAMP gives, so a stored and a fresh
  * rendering agree.
  *
@@ -21,6 +21,7 @@
 #include "api/secret.h"
 #include "api/validate.h"
 #include "core/buf.h"
+#include "core/civil.h"
 
 #define TERMINAL_ID_MAX     64
 #define POS_ID_MAX          64
@@ -32,138 +33,6 @@
 #define UNIT_PRICE_MAX      INT64_C(100000000000)
 #define REDEEM_POINTS_MAX   INT64_C(1000000000000)
 #define FUTURE_TOLERANCE_US INT64_C(300000000) /* five minutes */
-#define US_PER_SECOND       INT64_C(1000000)
-
-/* -------------------------------------------------------------- times -- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* Reads exactly n digits at *p; -1 if they are not all digits. */
-static int digits(const char **p, int n)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    return v;
-}
-
-static bool expect(const char **p, const char *one_of)
-{
-    if (**p == '\0' || strchr(one_of, **p) == NULL)
-        return false;
-    (*p)++;
-    return true;
-}
-
-/*
- * RFC 3339 date-time with an offset ("2026-11-22T10:15:00+08:00",
- * "...Z", up to nine fraction digits, kept to the microsecond).  Years
- * 1900..9999.  Returns UTC microseconds in *us, or -1.
- */
-static int parse_rfc3339(const char *s, int64_t *us)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const char *p = s;
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-    int64_t frac = 0, scale = 100000;
-    bool leap;
-
-    y = digits(&p, 4);
-    if (y < 1900 || !expect(&p, "-") || (mo = digits(&p, 2)) < 1 || mo > 12 || !expect(&p, "-") ||
-        (d = digits(&p, 2)) < 1 || !expect(&p, "Tt") || (h = digits(&p, 2)) < 0 || h > 23 ||
-        !expect(&p, ":") || (mi = digits(&p, 2)) < 0 || mi > 59 || !expect(&p, ":") ||
-        (sec = digits(&p, 2)) < 0 || sec > 59)
-        return -1;
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > mdays[mo - 1] + (mo == 2 && leap))
-        return -1;
-    if (*p == '.') {
-        int n = 0;
-
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (++n > 9)
-                return -1;
-            frac += (*p - '0') * scale;
-            scale /= 10;
-            p++;
-        }
-        if (n == 0)
-            return -1;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else {
-        sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
-        if (sign == 0)
-            return -1;
-        p++;
-        if ((oh = digits(&p, 2)) < 0 || oh > 23 || !expect(&p, ":") || (om = digits(&p, 2)) < 0 ||
-            om > 59)
-            return -1;
-    }
-    if (*p != '\0')
-        return -1;
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-           sign * (oh * 3600 + om * 60)) *
-              US_PER_SECOND +
-          frac;
-    return 0;
-}
-
-/* UTC microseconds as "YYYY-MM-DDTHH:MM:SS.ffffffZ" (28 bytes + NUL). */
-static void format_utc(int64_t us, char dst[40])
-{
-    int64_t secs = us / US_PER_SECOND, frac = us % US_PER_SECOND, days, rem;
-    int y, m, d;
-
-    if (frac < 0) {
-        frac += US_PER_SECOND;
-        secs--;
-    }
-    days = secs / 86400;
-    rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    civil_from_days(days, &y, &m, &d);
-    snprintf(dst, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
-}
 
 /* -------------------------------------------------------------- body -- */
 
@@ -313,14 +182,15 @@ static void read_occurred_at(json_t *o, struct arena *a, int64_t now_us, struct 
                              struct err *e)
 {
     const char *s;
-    char text[40];
+    char text[32];
     int rc = body_string(o, "occurred_at", 1, 64, false, &s, NULL, e);
 
     if (rc == 0)
         body_missing("occurred_at", e);
     if (rc != 1)
         return;
-    if (parse_rfc3339(s, &b->occurred_at_us) < 0) {
+    /* The floor is on the year as written, before the offset moves it. */
+    if (civil_parse_rfc3339_truncating(s, &b->occurred_at_us) < 0 || strncmp(s, "1900", 4) < 0) {
         err_field(e, "occurred_at", "must be an RFC 3339 timestamp with an offset");
         return;
     }
@@ -328,7 +198,7 @@ static void read_occurred_at(json_t *o, struct arena *a, int64_t now_us, struct 
         err_field(e, "occurred_at", "must not be more than 5 minutes in the future");
         return;
     }
-    format_utc(b->occurred_at_us, text);
+    civil_format_rfc3339_us(b->occurred_at_us, text);
     b->occurred_at = arena_strdup(a, text);
 }
 

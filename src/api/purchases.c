@@ -43,31 +43,7 @@
 #include "store/coupons.h"
 #include "store/ledger.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX     500
-
 /* ------------------------------------------------------------ helpers -- */
-
-/* The rules snapshot of this request, released when the request ends. */
-struct rules_hold {
-    const struct rules_snapshot *snap;
-};
-
-static void release_rules(void *p)
-{
-    struct rules_hold *h = p;
-
-    rules_cache_release(h->snap);
-}
-
-static const struct rules_snapshot *take_rules(struct req *rq)
-{
-    struct rules_hold *h = arena_alloc(&rq->arena, sizeof(*h));
-
-    h->snap = rules_cache_acquire();
-    arena_defer(&rq->arena, release_rules, h);
-    return h->snap;
-}
 
 static int64_t wall_clock_us(void)
 {
@@ -109,7 +85,7 @@ struct work {
 /* The body, the key's store binding, and a member id that names no one. */
 static int read_request(struct req *rq, struct work *w, struct err *e)
 {
-    w->snap = take_rules(rq);
+    w->snap = rules_cache_hold(&rq->arena);
     if (purchase_body_read(rq, wall_clock_us(), &w->in, e) < 0)
         return -1;
     if (rq->who.store_id[0] != '\0' && strcmp(rq->who.store_id, w->in.store_id) != 0)
@@ -478,30 +454,6 @@ int api_purchases_get(struct req *rq, struct resp *rs, struct err *e)
     return reply_stored(rs, 200, rec.result, e);
 }
 
-/* `?limit=` and `?cursor=` (a purchase id): errors name the parameter. */
-static int read_page_query(const struct req *rq, int *limit, int64_t *before, struct err *e)
-{
-    const char *l = req_query(rq, "limit");
-    const char *c = req_query(rq, "cursor");
-    int64_t n;
-
-    *limit = LIST_DEFAULT;
-    *before = 0;
-    if (l != NULL) {
-        if (id_parse(l, "", &n) < 0 || n < 1 || n > LIST_MAX)
-            err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
-        else
-            *limit = (int)n;
-    }
-    if (c != NULL && id_parse(c, PURCHASE_ID_PREFIX, before) < 0)
-        err_field(e, "cursor", "is not a valid cursor");
-    if (err_is_set(e)) {
-        snprintf(e->detail, sizeof(e->detail), "the query string is not valid");
-        return -1;
-    }
-    return 0;
-}
-
 static json_t *summary_json(const struct purchase_summary *s)
 {
     char id[24], member[24];
@@ -524,34 +476,20 @@ int api_member_purchases_list(struct req *rq, struct resp *rs, struct err *e)
     struct purchase_summary *items;
     int64_t member_id, before;
     struct db *db;
-    json_t *arr, *body;
+    json_t *arr;
     bool more;
     int limit, n;
 
     if (id_parse(req_param(rq, 0), MEMBER_ID_PREFIX, &member_id) < 0)
         return err_set(e, ERR_NOT_FOUND, "member not found");
-    if (read_page_query(rq, &limit, &before, e) < 0)
+    if (page_query_read(rq, PURCHASE_ID_PREFIX, &limit, &before, e) < 0)
         return -1;
     db = api_db(rq, e);
     if (db == NULL ||
         store_purchase_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, summary_json(&items[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (more) {
-        char next[24];
-
-        purchase_id_format(next, sizeof(next), items[n - 1].id);
-        body = arr ? json_pack("{s:o, s:s}", "items", arr, "next_cursor", next) : NULL;
-    } else {
-        body = arr ? json_pack("{s:o, s:n}", "items", arr, "next_cursor") : NULL;
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building a purchase list");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, summary_json(&items[i]));
+    return page_reply(rs, arr, more, PURCHASE_ID_PREFIX, more ? items[n - 1].id : 0, e);
 }

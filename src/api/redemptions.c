@@ -45,9 +45,6 @@
 #include "store/members.h"
 #include "store/rewards.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX     500
-
 /* ------------------------------------------------------------- output -- */
 
 static json_t *redemption_json(const struct redemption *r)
@@ -226,31 +223,12 @@ int api_me_redemptions_create(struct req *rq, struct resp *rs, struct err *e)
 
 /* --------------------------------------------------------------- list -- */
 
-/* Marks a query-string error; the detail says it is not about the body. */
-static int query_error(struct err *e, const char *field, const char *msg)
-{
-    if (!err_is_set(e))
-        err_set(e, ERR_VALIDATION, "the query string is not valid");
-    return err_field(e, field, "%s", msg);
-}
-
 static int read_page(const struct req *rq, int *limit, int64_t *before, struct err *e)
 {
-    const char *lim = req_query(rq, "limit");
-    const char *cursor = req_query(rq, "cursor");
-    int64_t n;
+    static const char *const allowed[] = {"limit", "cursor", NULL};
 
-    *limit = LIST_DEFAULT;
-    *before = INT64_MAX;
-    if (req_query_count(rq) != (lim != NULL) + (cursor != NULL))
-        query_error(e, "query", "only limit and cursor are allowed, once each");
-    if (lim != NULL && (id_parse(lim, "", &n) < 0 || n > LIST_MAX))
-        query_error(e, "limit", "must be an integer from 1 to 500");
-    else if (lim != NULL)
-        *limit = (int)n;
-    if (cursor != NULL && id_parse(cursor, REDEMPTION_ID_PREFIX, before) < 0)
-        query_error(e, "cursor", "is not a valid cursor");
-    return err_is_set(e) ? -1 : 0;
+    query_no_unknown(rq, allowed, e);
+    return page_query_read(rq, REDEMPTION_ID_PREFIX, limit, before, e);
 }
 
 static int list(struct req *rq, struct resp *rs, int64_t member_id, int limit, int64_t before,
@@ -258,7 +236,7 @@ static int list(struct req *rq, struct resp *rs, int64_t member_id, int limit, i
 {
     struct redemption *items;
     struct db *db = api_db(rq, e);
-    json_t *arr, *body;
+    json_t *arr;
     bool more;
     int n;
 
@@ -266,25 +244,9 @@ static int list(struct req *rq, struct resp *rs, int64_t member_id, int limit, i
         store_redemption_list(db, member_id, before, limit, &rq->arena, &items, &n, &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, redemption_json(&items[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (arr == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the redemption list");
-    if (more) {
-        char next[32];
-
-        snprintf(next, sizeof(next), REDEMPTION_ID_PREFIX "%" PRId64, items[n - 1].id);
-        body = json_pack("{s:o, s:s}", "items", arr, "next_cursor", next);
-    } else {
-        body = json_pack("{s:o, s:n}", "items", arr, "next_cursor");
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the redemption list");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, redemption_json(&items[i]));
+    return page_reply(rs, arr, more, REDEMPTION_ID_PREFIX, more ? items[n - 1].id : 0, e);
 }
 
 /* GET /v1/members/{id}/redemptions?limit=&cursor= : newest first. */

@@ -21,97 +21,8 @@
 #include "api/handlers.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
+#include "core/civil.h"
 #include "store/members.h"
-
-#define LIST_DEFAULT 50
-#define LIST_MAX     500
-
-/* ------------------------------------------------------------ helpers -- */
-
-/* Marks a query-string error; the detail says it is not about the body. */
-static int query_error(struct err *e, const char *field, const char *msg)
-{
-    if (!err_is_set(e))
-        err_set(e, ERR_VALIDATION, "the query string is not valid");
-    return err_field(e, field, "%s", msg);
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's method). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Reads `n` digits at s into *v; false if any is not a digit. */
-static bool digits(const char *s, int n, int64_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/*
- * A strict RFC 3339 date-time ("2026-11-01T00:00:00+08:00",
- * "2026-11-01T00:00:00.5Z") as microseconds since the epoch (digits past
- * microseconds are dropped).  False for anything else, leap seconds
- * included.
- */
-static bool parse_rfc3339(const char *s, int64_t *us)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0;
-    const char *p = s + 19;
-    int64_t sign = 0;
-
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return false;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] + (mo == 2 && is_leap(y) ? 1 : 0) || h > 23 || mi > 59 || sec > 59)
-        return false;
-    if (*p == '.') {
-        int n = 0;
-
-        for (p++; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 6)
-                frac = frac * 10 + (*p - '0');
-        if (n == 0 || n > 9)
-            return false;
-        for (; n < 6; n++)
-            frac *= 10;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        sign = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) && p[3] == ':' &&
-               digits(p + 4, 2, &om) && oh <= 23 && om <= 59) {
-        sign = *p == '+' ? 1 : -1;
-    } else {
-        return false;
-    }
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-           sign * (oh * 3600 + om * 60)) *
-              1000000 +
-          frac;
-    return true;
-}
 
 /* ------------------------------------------------------------- output -- */
 
@@ -239,7 +150,7 @@ static int read_time(json_t *o, const char *key, const char **out, struct err *e
         *out = NULL;
         return null ? 1 : 0;
     }
-    if (!parse_rfc3339(s, &us))
+    if (civil_parse_rfc3339(s, &us) < 0)
         return err_field(e, key, "must be an RFC 3339 timestamp with an offset");
     *out = s;
     return 1;
@@ -321,8 +232,9 @@ static int check_shape(const struct reward_fields *f, struct err *e)
     } else if (f->discount_value == 0 && f->discount_pct_x100 == 0) {
         err_field(e, "discount_value", "a discount reward needs discount_value or discount_pct");
     }
-    if (f->valid_from != NULL && f->valid_until != NULL && parse_rfc3339(f->valid_from, &from) &&
-        parse_rfc3339(f->valid_until, &until) && from >= until)
+    if (f->valid_from != NULL && f->valid_until != NULL &&
+        civil_parse_rfc3339(f->valid_from, &from) == 0 &&
+        civil_parse_rfc3339(f->valid_until, &until) == 0 && from >= until)
         err_field(e, "valid_until", "must be after valid_from");
     return err_is_set(e) ? -1 : 0;
 }
@@ -453,24 +365,12 @@ struct list_query {
 
 static int read_list_query(const struct req *rq, struct list_query *q, struct err *e)
 {
-    const char *limit = req_query(rq, "limit");
-    const char *cursor = req_query(rq, "cursor");
+    static const char *const allowed[] = {"limit", "cursor", "all", NULL};
     const char *all = req_query(rq, "all");
-    int64_t n;
 
-    q->limit = LIST_DEFAULT;
-    q->before = INT64_MAX;
     q->all = false;
-    /* Counting is all the request API offers: a count above the known
-     * names present means an unknown or repeated parameter. */
-    if (req_query_count(rq) != (limit != NULL) + (cursor != NULL) + (all != NULL))
-        query_error(e, "query", "only limit, cursor and all are allowed, once each");
-    if (limit != NULL && (id_parse(limit, "", &n) < 0 || n > LIST_MAX))
-        query_error(e, "limit", "must be an integer from 1 to 500");
-    else if (limit != NULL)
-        q->limit = (int)n;
-    if (cursor != NULL && id_parse(cursor, REWARD_ID_PREFIX, &q->before) < 0)
-        query_error(e, "cursor", "is not a valid cursor");
+    query_no_unknown(rq, allowed, e);
+    page_query_read(rq, REWARD_ID_PREFIX, &q->limit, &q->before, e);
     if (all != NULL && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)
         query_error(e, "all", "must be true or false");
     else if (all != NULL)
@@ -508,7 +408,7 @@ int api_rewards_list(struct req *rq, struct resp *rs, struct err *e)
     int ntiers = 0;
     struct reward *items;
     struct db *db;
-    json_t *arr, *body;
+    json_t *arr;
     bool more;
     int n;
 
@@ -528,23 +428,7 @@ int api_rewards_list(struct req *rq, struct resp *rs, struct err *e)
                           &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, reward_json(&items[i])) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (arr == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the reward list");
-    if (more) {
-        char next[32];
-
-        snprintf(next, sizeof(next), REWARD_ID_PREFIX "%" PRId64, items[n - 1].id);
-        body = json_pack("{s:o, s:s}", "items", arr, "next_cursor", next);
-    } else {
-        body = json_pack("{s:o, s:n}", "items", arr, "next_cursor");
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the reward list");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, reward_json(&items[i]));
+    return page_reply(rs, arr, more, REWARD_ID_PREFIX, more ? items[n - 1].id : 0, e);
 }

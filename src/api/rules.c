@@ -26,14 +26,13 @@
 #include "api/app.h"
 #include "api/handlers.h"
 #include "api/rules_cache.h"
+#include "api/rules_check.h"
 #include "api/rules_json.h"
 #include "api/validate.h"
 #include "core/buf.h"
 #include "core/log.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX     500
-#define VERSION_MAX  INT32_MAX /* rule_versions.version is an integer */
+#define VERSION_MAX INT32_MAX /* rule_versions.version is an integer */
 
 /* Dumped reals keep at most 15 significant digits, so 1.1 stays "1.1". */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
@@ -59,34 +58,14 @@ static void reply_version(struct resp *rs, int64_t version, const char *activate
     resp_raw(rs, 200, "application/json", text, len);
 }
 
-static void release_snapshot(void *p)
-{
-    rules_cache_release(p);
-}
-
-/* `?limit=`: 1..LIST_MAX in plain decimal digits. */
-static int query_limit(const struct req *rq, int *out, struct err *e)
-{
-    const char *s = req_query(rq, "limit");
-    int64_t v;
-
-    if (s == NULL)
-        return 0;
-    if (id_parse(s, "", &v) < 0 || v > LIST_MAX)
-        return err_field(e, "limit", "must be an integer from 1 to %d", LIST_MAX);
-    *out = (int)v;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- read -- */
 
 /* GET /v1/rules: the snapshot this daemon computes with right now. */
 int api_rules_get(struct req *rq, struct resp *rs, struct err *e)
 {
-    const struct rules_snapshot *s = rules_cache_acquire();
+    const struct rules_snapshot *s = rules_cache_hold(&rq->arena);
 
     (void)e;
-    arena_defer(&rq->arena, release_snapshot, (void *)(uintptr_t)s);
     reply_version(rs, s->version, s->activated_at, s->document);
     return 0;
 }
@@ -94,46 +73,24 @@ int api_rules_get(struct req *rq, struct resp *rs, struct err *e)
 /* GET /v1/rules/versions?limit=&cursor= : newest first, without documents. */
 int api_rules_versions_list(struct req *rq, struct resp *rs, struct err *e)
 {
-    const char *cursor = req_query(rq, "cursor");
-    int64_t before = INT64_MAX;
-    int limit = LIST_DEFAULT;
     struct store_rule_version *items;
     struct db *db;
-    json_t *arr, *body;
+    json_t *arr;
+    int64_t before;
     bool more;
-    int n;
+    int limit, n;
 
-    query_limit(rq, &limit, e);
     /* The cursor is the last version shown, as text. */
-    if (cursor != NULL && id_parse(cursor, "", &before) < 0)
-        err_field(e, "cursor", "is not a valid cursor");
-    if (err_is_set(e))
+    if (page_query_read(rq, "", &limit, &before, e) < 0)
         return -1;
     db = api_db(rq, e);
     if (db == NULL || store_rules_list(db, before, limit, &rq->arena, &items, &n, &more, e) < 0)
         return -1;
     arr = json_array();
-    for (int i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr,
-                                  json_pack("{s:I, s:s}", "version", (json_int_t)items[i].version,
-                                            "activated_at", items[i].activated_at)) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    if (arr == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the rules history");
-    if (more) {
-        char next[24];
-
-        snprintf(next, sizeof(next), "%" PRId64, items[n - 1].version);
-        body = json_pack("{s:o, s:s}", "items", arr, "next_cursor", next);
-    } else {
-        body = json_pack("{s:o, s:n}", "items", arr, "next_cursor");
-    }
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory building the rules history");
-    resp_json(rs, 200, body);
-    return 0;
+    for (int i = 0; i < n; i++)
+        arr = page_items_add(arr, json_pack("{s:I, s:s}", "version", (json_int_t)items[i].version,
+                                            "activated_at", items[i].activated_at));
+    return page_reply(rs, arr, more, "", more ? items[n - 1].version : 0, e);
 }
 
 /* GET /v1/rules/versions/{n}: n is a plain positive integer; anything else names no version. */
@@ -153,49 +110,6 @@ int api_rules_versions_get(struct req *rq, struct resp *rs, struct err *e)
 }
 
 /* -------------------------------------------------------------- change -- */
-
-static bool has_field_error(const struct err *e, const char *field)
-{
-    for (int i = 0; i < e->nfields; i++)
-        if (strcmp(e->fields[i].field, field) == 0)
-            return true;
-    return false;
-}
-
-/*
- * Adds "$.timezone" to `e` unless PostgreSQL knows the program time zone,
- * which every conversion to local time relies on.  `r` is the parsed
- * document, or NULL when it did not validate: then the body's own string is
- * checked, if it has one that passed the other checks, so the answer lists
- * every problem at once.  A database failure is only reported when the
- * document is otherwise valid.
- */
-static int check_timezone(struct req *rq, json_t *body, const struct rules *r, struct err *e)
-{
-    const char *tz;
-    struct db *db;
-    struct err dbe;
-    bool known = false;
-
-    if (r != NULL)
-        tz = r->timezone;
-    else if (has_field_error(e, "$.timezone"))
-        return -1;
-    else
-        tz = json_string_value(json_object_get(body, "timezone"));
-    if (tz == NULL)
-        return err_is_set(e) ? -1 : 0;
-    err_clear(&dbe);
-    db = api_db(rq, &dbe);
-    if (db == NULL || store_rules_timezone_known(db, tz, &known, &dbe) < 0) {
-        if (!err_is_set(e))
-            *e = dbe;
-        return -1;
-    }
-    if (!known)
-        err_field(e, "$.timezone", "is not a time zone name PostgreSQL knows");
-    return err_is_set(e) ? -1 : 0;
-}
 
 /*
  * After the commit: this daemon serves the new version before it answers, so
@@ -223,7 +137,7 @@ int api_rules_put(struct req *rq, struct resp *rs, struct err *e)
     if (body == NULL)
         return -1;
     r = arena_alloc(&rq->arena, sizeof(*r)); /* about 0.5 MB: never on the stack */
-    if (check_timezone(rq, body, rules_from_json(body, r, e) == 0 ? r : NULL, e) < 0)
+    if (rules_check_document(rq, body, r, e) < 0)
         return -1;
     canon = rules_to_json(r);
     text = canon ? json_dumps(canon, DUMP_FLAGS) : NULL;

@@ -160,6 +160,19 @@ void rules_cache_release(const struct rules_snapshot *s)
         refs_add((struct snapshot *)(uintptr_t)s, -1);
 }
 
+static void release_held(void *p)
+{
+    rules_cache_release(p);
+}
+
+const struct rules_snapshot *rules_cache_hold(struct arena *a)
+{
+    const struct rules_snapshot *s = rules_cache_acquire();
+
+    arena_defer(a, release_held, (void *)(uintptr_t)s);
+    return s;
+}
+
 /* "field: message" of the first problem in a validation error. */
 static void first_problem(const struct err *pe, char *dst, size_t n)
 {

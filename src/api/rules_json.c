@@ -10,7 +10,7 @@
  * Must not compute anything with the rules (src/rules/ does), touch the
  * database or call the C library's time-zone functions: the time zone is
  * only checked for shape (the daemon asks PostgreSQL whether it exists) and
- * RFC 3339 timestamps are converted to UTC with plain arithmetic.
+ * RFC 3339 timestamps are converted to UTC with plain arithmetic (core/civil.c).
  */
 #include "api/rules_json.h"
 
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "api/validate.h"
+#include "core/civil.h"
 
 /* Bounds the contract leaves open, chosen so that every product the engine
  * forms stays far inside 128 bits. */
@@ -319,25 +320,31 @@ static const char *string_value(struct ctx *c, json_t *v, size_t *len)
     return json_string_value(v);
 }
 
-/* A code field (required), copied into dst (RULES_CODE_MAX + 1 bytes). */
-static bool read_code(struct ctx *c, json_t *o, const char *key, char *dst)
+/* The required string field `key` of `o`, whose path the caller pushed;
+ * NULL after an error. */
+static const char *required_string(struct ctx *c, json_t *o, const char *key, size_t *len)
 {
     json_t *v = json_object_get(o, key);
-    size_t mark = push_key(c, key);
-    const char *s;
-    size_t len;
-    bool ok = false;
 
     if (v == NULL) {
         fail(c, "is required");
-    } else if ((s = string_value(c, v, &len)) != NULL) {
-        if (!is_code(s, len)) {
-            fail(c, CODE_MSG);
-        } else {
-            memcpy(dst, s, len + 1);
-            ok = true;
-        }
+        return NULL;
     }
+    return string_value(c, v, len);
+}
+
+/* A code field (required), copied into dst (RULES_CODE_MAX + 1 bytes). */
+static bool read_code(struct ctx *c, json_t *o, const char *key, char *dst)
+{
+    size_t mark = push_key(c, key);
+    size_t len;
+    const char *s = required_string(c, o, key, &len);
+    bool ok = s != NULL && is_code(s, len);
+
+    if (ok)
+        memcpy(dst, s, len + 1);
+    else if (s != NULL)
+        fail(c, CODE_MSG);
     pop(c, mark);
     return ok;
 }
@@ -389,159 +396,15 @@ static int read_categories(struct ctx *c, json_t *v, int max, char (*dst)[RULES_
 
 /* ----------------------------------------------------- timestamps ------ */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int digits_at(const char *s, int n)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-#define US_PER_DAY INT64_C(86400000000)
-/* 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z: what four digits show. */
-#define TS_MIN_US (INT64_C(-719162) * US_PER_DAY)
-#define TS_END_US (INT64_C(2932897) * US_PER_DAY)
-
-/*
- * RFC 3339 date-time with a mandatory offset ("Z" or +-HH:MM) and up to six
- * fraction digits, to UTC microseconds.  False when malformed or outside
- * years 0001..9999 in UTC.
- */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, sec, off = 0;
-    int64_t frac = 0;
-    const char *p;
-    int64_t us;
-
-    if (strlen(s) < 20)
-        return false;
-    y = digits_at(s, 4);
-    mo = digits_at(s + 5, 2);
-    d = digits_at(s + 8, 2);
-    h = digits_at(s + 11, 2);
-    mi = digits_at(s + 14, 2);
-    sec = digits_at(s + 17, 2);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
-        sec > 59 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
-        return false;
-    if (d > mdays[mo - 1] + (mo == 2 && is_leap(y)))
-        return false;
-    p = s + 19;
-    if (*p == '.') {
-        int n = 0;
-        p++;
-        while (*p >= '0' && *p <= '9' && n < 7) {
-            frac = frac * 10 + (*p - '0');
-            p++;
-            n++;
-        }
-        if (n == 0 || n > 6)
-            return false;
-        for (; n < 6; n++)
-            frac *= 10;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        off = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh = digits_at(p + 1, 2);
-        int om = digits_at(p + 4, 2);
-        if (oh < 0 || oh > 23 || om < 0 || om > 59)
-            return false;
-        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-    } else {
-        return false;
-    }
-    us = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off) * INT64_C(1000000) +
-         frac;
-    if (us < TS_MIN_US || us >= TS_END_US)
-        return false;
-    *out = us;
-    return true;
-}
-
-/* The timestamp as RFC 3339 UTC ("...Z"), with microseconds only when any. */
-static void format_rfc3339(int64_t us, char *dst, size_t n)
-{
-    int64_t days = us / US_PER_DAY;
-    int64_t rest = us % US_PER_DAY;
-    int64_t y, m, d, secs, micro;
-
-    if (rest < 0) {
-        rest += US_PER_DAY;
-        days--;
-    }
-    civil_from_days(days, &y, &m, &d);
-    secs = rest / 1000000;
-    micro = rest % 1000000;
-    if (micro == 0)
-        snprintf(dst, n,
-                 "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64 ":%02" PRId64
-                 "Z",
-                 y, m, d, secs / 3600, secs / 60 % 60, secs % 60);
-    else
-        snprintf(dst, n,
-                 "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64 ":%02" PRId64
-                 ".%06" PRId64 "Z",
-                 y, m, d, secs / 3600, secs / 60 % 60, secs % 60, micro);
-}
-
 static bool read_timestamp(struct ctx *c, json_t *o, const char *key, int64_t *out)
 {
-    json_t *v = json_object_get(o, key);
     size_t mark = push_key(c, key);
-    const char *s;
     size_t len;
-    bool ok = false;
+    const char *s = required_string(c, o, key, &len);
+    bool ok = s != NULL && strlen(s) == len && civil_parse_rfc3339(s, out) == 0;
 
-    if (v == NULL) {
-        fail(c, "is required");
-    } else if ((s = string_value(c, v, &len)) != NULL) {
-        if (strlen(s) != len || !parse_rfc3339(s, out))
-            fail(c, "must be an RFC 3339 timestamp with offset");
-        else
-            ok = true;
-    }
+    if (s != NULL && !ok)
+        fail(c, "must be an RFC 3339 timestamp with offset");
     pop(c, mark);
     return ok;
 }
@@ -1292,9 +1155,9 @@ static json_t *x100_json(int64_t x)
 
 static json_t *ts_json(int64_t us)
 {
-    char buf[40];
+    char buf[32];
 
-    format_rfc3339(us, buf, sizeof(buf));
+    civil_format_rfc3339(us, buf);
     return json_string(buf);
 }
 

@@ -1,6 +1,8 @@
 /*
- * validate.c - reading request bodies into C values and checking the value
- * formats the contract defines (names, phones, emails, dates, store ids, ids).
+ * validate.c - reading request bodies into C values, checking the value
+ * formats the contract defines (names, phones, emails, dates, store ids,
+ * ids), and the list pages every list shares: `?limit=&cursor=` in,
+ * `{items, next_cursor}` out.
  *
  * Every getter adds its own field error and returns -1 so a handler can read
  * all fields first and answer once with every problem (postgres errsave).
@@ -11,8 +13,12 @@
  */
 #include "api/validate.h"
 
+#include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "core/civil.h"
 
 /* ------------------------------------------------------------ bodies -- */
 
@@ -237,37 +243,11 @@ bool is_valid_email(const char *s)
     return true;
 }
 
-/* Reads exactly `n` ASCII digits at s; -1 if any is not a digit. */
-static int read_digits(const char *s, int n)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
 bool is_valid_date(const char *s, int *y, int *m, int *d)
 {
     int yy, mm, dd;
 
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    yy = read_digits(s, 4);
-    mm = read_digits(s + 5, 2);
-    dd = read_digits(s + 8, 2);
-    if (yy < 1900 || mm < 1 || mm > 12 || dd < 1 || dd > days_in_month(yy, mm))
+    if (civil_parse_date(s, &yy, &mm, &dd) < 0 || yy < 1900)
         return false;
     if (y != NULL)
         *y = yy;
@@ -314,5 +294,89 @@ int id_parse(const char *s, const char *prefix, int64_t *out)
         v = v * 10 + (*p - '0');
     }
     *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------- pages -- */
+
+int query_error(struct err *e, const char *field, const char *msg)
+{
+    if (!err_is_set(e))
+        err_set(e, ERR_VALIDATION, "the query string is not valid");
+    return err_field(e, field, "%s", msg);
+}
+
+int query_no_unknown(const struct req *rq, const char *const *allowed, struct err *e)
+{
+    char msg[128];
+    size_t len;
+    int n = 0, given = 0;
+
+    for (; allowed[n] != NULL; n++)
+        given += req_query(rq, allowed[n]) != NULL;
+    /* Counting is all the request API offers: a count above the known names
+     * present means an unknown or a repeated parameter. */
+    if (req_query_count(rq) == given)
+        return 0;
+    len = (size_t)snprintf(msg, sizeof(msg), "only");
+    for (int i = 0; i < n && len < sizeof(msg); i++)
+        len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s",
+                                i == 0       ? " "
+                                : i == n - 1 ? " and "
+                                             : ", ",
+                                allowed[i]);
+    if (len < sizeof(msg))
+        snprintf(msg + len, sizeof(msg) - len,
+                 n == 1 ? " is allowed, once" : " are allowed, once each");
+    return query_error(e, "query", msg);
+}
+
+int page_query_read(const struct req *rq, const char *cursor_prefix, int *limit, int64_t *before,
+                    struct err *e)
+{
+    const char *l = req_query(rq, "limit");
+    const char *c = req_query(rq, "cursor");
+    int64_t n;
+
+    *limit = PAGE_LIMIT_DEFAULT;
+    *before = INT64_MAX;
+    /* id_parse takes 1.. in plain digits without leading zeros. */
+    if (l != NULL && (id_parse(l, "", &n) < 0 || n > PAGE_LIMIT_MAX))
+        query_error(e, "limit", "must be an integer from 1 to 500");
+    else if (l != NULL)
+        *limit = (int)n;
+    if (c != NULL && id_parse(c, cursor_prefix, before) < 0)
+        query_error(e, "cursor", "is not a valid cursor");
+    return err_is_set(e) ? -1 : 0;
+}
+
+json_t *page_items_add(json_t *items, json_t *item)
+{
+    if (items == NULL) {
+        json_decref(item);
+        return NULL;
+    }
+    /* json_array_append_new steals `item` even when it fails. */
+    if (json_array_append_new(items, item) < 0) {
+        json_decref(items);
+        return NULL;
+    }
+    return items;
+}
+
+int page_reply(struct resp *rs, json_t *items, bool more, const char *cursor_prefix,
+               int64_t last_id, struct err *e)
+{
+    char next[48];
+    json_t *body;
+
+    snprintf(next, sizeof(next), "%s%" PRId64, cursor_prefix, last_id);
+    /* "o" steals items, also when packing fails. */
+    body = items == NULL ? NULL
+           : more        ? json_pack("{s:o, s:s}", "items", items, "next_cursor", next)
+                         : json_pack("{s:o, s:n}", "items", items, "next_cursor");
+    if (body == NULL)
+        return err_internal(e, ERR_INTERNAL, "out of memory building a list page");
+    resp_json(rs, 200, body);
     return 0;
 }

@@ -5,8 +5,8 @@
  *   1. headers only: set up `struct req`, route (404/405), authenticate
  *      (401/403), check size and type (413/415).  Any answer found here is
  *      remembered and sent on the final call, because queueing on the first
- *      call makes MHD 0.9.75 drop keep-alive.  A declared body over the limit
- *      is the exception: it is refused at once so it is never read.
+ *      call makes MHD 0.9.75 drop keep-alive.  A declared body far over the
+ *      limit is the exception: it is refused at once so it is never read.
  *   2. body chunks: appended up to the limit, swallowed once the answer is
  *      known.
  *   3. the final call: parse JSON, run the route, render, queue.
@@ -255,8 +255,8 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
     return rq;
 }
 
-/* Is the declared Content-Length over the limit? */
-static bool declared_too_large(struct MHD_Connection *conn, size_t limit)
+/* The declared Content-Length, or 0 when there is none. */
+static unsigned long long declared_length(struct MHD_Connection *conn)
 {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -264,10 +264,20 @@ static bool declared_too_large(struct MHD_Connection *conn, size_t limit)
     unsigned long long n;
 
     if (cl == NULL)
-        return false;
+        return 0;
     n = strtoull(cl, &end, 10);
-    return *end == '\0' && n > limit;
+    return *end == '\0' ? n : 0;
 }
+
+/*
+ * A declared body over the limit is refused with 413 either way.  Up to
+ * SWALLOW_FACTOR times the limit the body is read and dropped, so the
+ * client (which is still sending) gets the answer on an open connection;
+ * beyond that, reading it is not worth it: the answer goes out at once and
+ * MHD closes the connection, which a client still sending may see as a
+ * reset instead of the 413.
+ */
+#define SWALLOW_FACTOR 8
 
 /* --------------------------------------------------------- final call -- */
 
@@ -370,10 +380,10 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
         pthread_mutex_lock(&s->lock);
         s->inflight++;
         pthread_mutex_unlock(&s->lock);
-        if (!rq->early && rq->has_body && declared_too_large(conn, s->cfg->body_limit)) {
+        if (!rq->early && rq->has_body && declared_length(conn) > s->cfg->body_limit) {
             early_answer(rq, ERR_PAYLOAD_TOO_LARGE, "request body is over the limit");
-            /* Refuse before reading: MHD closes the connection afterwards. */
-            return queue_problem(rq, &rq->early_err);
+            if (declared_length(conn) / SWALLOW_FACTOR > s->cfg->body_limit)
+                return queue_problem(rq, &rq->early_err);
         }
         return MHD_YES;
     }

@@ -1,8 +1,9 @@
 /*
  * birthday.c - is a local calendar date inside a member's birthday window?
  *
- * Pure calendar arithmetic on dates the caller already converted to the
- * program time zone; no clock and no time-zone database here.
+ * Pure calendar arithmetic (core/civil.h) on dates the caller already
+ * converted to the program time zone; no clock and no time-zone database
+ * here.
  *
  * Interpretation of the contract ("day is the birthday; week is the
  * birthday ± 3 days (across the new year too); month is its calendar month.
@@ -16,38 +17,13 @@
  *   - an unknown (month 0) or impossible birthday, or an impossible date,
  *     is never in the window.
  */
+#include "core/civil.h"
 #include "internal.h"
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int64_t y, int month)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (month == 2 && is_leap(y))
-        return 29;
-    return days[month - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static bool is_valid_date(int64_t y, int month, int day)
 {
-    return y >= 1 && y <= 9999 && month >= 1 && month <= 12 && day >= 1 &&
-           day <= days_in_month(y, month);
+    /* days_in_month is 0 for a month that is none. */
+    return y >= 1 && y <= 9999 && day >= 1 && day <= days_in_month(y, month);
 }
 
 /* The day a birthday falls on in year y: 29 Feb is 28 Feb in common years. */
@@ -55,7 +31,7 @@ static int64_t birthday_in_year(const struct engine_member *m, int64_t y)
 {
     int day = m->birthday_day;
 
-    if (m->birthday_month == 2 && day == 29 && !is_leap(y))
+    if (m->birthday_month == 2 && day == 29 && !is_leap_year(y))
         day = 28;
     return days_from_civil(y, m->birthday_month, day);
 }

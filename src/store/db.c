@@ -313,6 +313,60 @@ int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *pa
     return 0;
 }
 
+PGresult *db_exec_id(struct db *db, const struct db_stmt *st, int64_t id, struct err *e)
+{
+    char idt[24];
+    const char *params[1] = {idt};
+
+    db_i64_text(id, idt);
+    return db_exec(db, st, 1, params, e);
+}
+
+PGresult *db_exec_page(struct db *db, const struct db_stmt *st, int n, const char **params,
+                       int limit, int *rows, bool *more, struct err *e)
+{
+    char lim[24];
+    PGresult *res;
+
+    ly_assert(limit >= 1 && n >= 1);
+    db_i64_text((int64_t)limit + 1, lim);
+    params[n - 1] = lim;
+    res = db_exec(db, st, n, params, e);
+    /* lim dies with this frame: the caller's array must not keep it. */
+    params[n - 1] = NULL;
+    if (res == NULL)
+        return NULL;
+    *more = PQntuples(res) > limit;
+    *rows = *more ? limit : PQntuples(res);
+    return res;
+}
+
+PGresult *db_exec_owned_page(struct db *db, const struct db_stmt *st, int64_t owner_id,
+                             int64_t before_id, int limit, const char *missing, int *rows,
+                             bool *more, struct err *e)
+{
+    char ot[24], bt[24];
+    const char *params[3] = {ot, NULL, NULL};
+    PGresult *res;
+
+    db_i64_text(owner_id, ot);
+    if (before_id != 0) {
+        db_i64_text(before_id, bt);
+        params[1] = bt;
+    }
+    res = db_exec_page(db, st, 3, params, limit, rows, more, e);
+    if (res == NULL)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        err_set(e, ERR_NOT_FOUND, "%s", missing);
+        return NULL;
+    }
+    if (db_is_null(res, 0, 1))
+        *rows = 0;
+    return res;
+}
+
 static const struct db_stmt stmt_begin = {"tx_begin", "BEGIN"};
 static const struct db_stmt stmt_commit = {"tx_commit", "COMMIT"};
 static const struct db_stmt stmt_savepoint = {"tx_savepoint", "SAVEPOINT req"};

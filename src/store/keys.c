@@ -63,21 +63,15 @@ static const struct db_stmt stmt_key_list = {
 int store_key_list(struct db *db, int64_t before_id, int limit, struct arena *a,
                    struct store_key **items, int *n, bool *more, struct err *e)
 {
-    char before[24], lim[24];
-    const char *params[] = {before, lim};
+    char before[24];
+    const char *params[] = {before, NULL};
     PGresult *res;
     int rows, rc = -1;
 
     db_i64_text(before_id, before);
-    /* One row more than asked tells whether a next page exists. */
-    db_i64_text((int64_t)limit + 1, lim);
-    res = db_exec(db, &stmt_key_list, 2, params, e);
+    res = db_exec_page(db, &stmt_key_list, 2, params, limit, &rows, more, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    *more = rows > limit;
-    if (rows > limit)
-        rows = limit;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(rows > 0 ? rows : 1));
     for (int i = 0; i < rows; i++) {
         struct store_key *k = &(*items)[i];
@@ -101,13 +95,9 @@ static const struct db_stmt stmt_key_revoke = {
 
 int store_key_revoke(struct db *db, int64_t id, struct err *e)
 {
-    char idt[24];
-    const char *params[] = {idt};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_key_revoke, id, e);
     int64_t changed;
 
-    db_i64_text(id, idt);
-    res = db_exec(db, &stmt_key_revoke, 1, params, e);
     if (res == NULL)
         return -1;
     changed = db_affected(res);
@@ -188,13 +178,9 @@ static const struct db_stmt stmt_member_status = {
 
 int store_token_member_status(struct db *db, int64_t member_id, char status[16], struct err *e)
 {
-    char idt[24];
-    const char *params[] = {idt};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_member_status, member_id, e);
     int rows;
 
-    db_i64_text(member_id, idt);
-    res = db_exec(db, &stmt_member_status, 1, params, e);
     if (res == NULL)
         return -1;
     rows = PQntuples(res);
@@ -275,12 +261,8 @@ static const struct db_stmt stmt_token_revoke_all = {
 
 int store_token_revoke_all(struct db *db, int64_t member_id, int64_t *revoked, struct err *e)
 {
-    char mid[24];
-    const char *params[] = {mid};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_token_revoke_all, member_id, e);
 
-    db_i64_text(member_id, mid);
-    res = db_exec(db, &stmt_token_revoke_all, 1, params, e);
     if (res == NULL)
         return -1;
     if (revoked != NULL)

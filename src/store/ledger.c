@@ -76,13 +76,9 @@ static const struct db_stmt stmt_lock = {
 int store_member_lock(struct db *db, int64_t member_id, struct arena *a, struct member_lock *out,
                       struct err *e)
 {
-    char idt[24];
-    const char *params[1] = {idt};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_lock, member_id, e);
     int rc = -1;
 
-    db_i64_text(member_id, idt);
-    res = db_exec(db, &stmt_lock, 1, params, e);
     if (res == NULL)
         return -1;
     if (PQntuples(res) == 0) {
@@ -152,46 +148,25 @@ out:
 
 /* ------------------------------------------------------------- paging -- */
 
-/*
- * The member row drives the query so that one statement tells "no such
- * member" (no row) from "no entries" (one row of NULLs).  $2 NULL = from the
- * newest; one row more than asked says whether older entries exist.
- */
+/* The member row drives the query so that one statement tells "no such
+ * member" (no row) from "no entries" (one row of NULLs): db_exec_owned_page. */
 static const struct db_stmt stmt_list = {
     "ledger_list", "SELECT m.id, l.* FROM members m LEFT JOIN LATERAL ("
                    "  SELECT " ENTRY_COLUMNS " FROM ledger_entries"
                    "  WHERE member_id = m.id AND ($2::bigint IS NULL OR id < $2::bigint)"
-                   "  ORDER BY id DESC LIMIT $3::int + 1) l ON true"
+                   "  ORDER BY id DESC LIMIT $3::int) l ON true"
                    " WHERE m.id = $1::bigint ORDER BY l.id DESC"};
 
 int store_ledger_list(struct db *db, int64_t member_id, int64_t before_id, int limit,
                       struct arena *a, struct ledger_entry **items, int *n, bool *more,
                       struct err *e)
 {
-    char mt[24], bt[24], lt[24];
-    const char *params[3] = {mt, NULL, lt};
-    PGresult *res;
-    int rows, rc = -1;
+    PGresult *res = db_exec_owned_page(db, &stmt_list, member_id, before_id, limit,
+                                       "member not found", n, more, e);
+    int rc = -1;
 
-    ly_assert(limit >= 1);
-    db_i64_text(member_id, mt);
-    if (before_id != 0) {
-        db_i64_text(before_id, bt);
-        params[1] = bt;
-    }
-    db_i64_text(limit, lt);
-    res = db_exec(db, &stmt_list, 3, params, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    if (rows == 0) {
-        err_set(e, ERR_NOT_FOUND, "member not found");
-        goto out;
-    }
-    if (db_is_null(res, 0, 1 + COL_ID))
-        rows = 0;
-    *more = rows > limit;
-    *n = *more ? limit : rows;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(*n > 0 ? *n : 1));
     for (int i = 0; i < *n; i++)
         if (read_entry(res, i, 1, a, &(*items)[i], e) < 0)

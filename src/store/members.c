@@ -1,6 +1,6 @@
 /*
- * members.c - every statement on the members table, plus the token
- * revocation that erasure needs.
+ * members.c - every statement on the members table (erasure's revocation
+ * of the member's tokens is store_token_revoke_all, in keys.c).
  *
  * Each public function runs one parameterised statement and copies what it
  * returns into the caller's arena.  Timestamps are rendered by PostgreSQL
@@ -281,13 +281,9 @@ static const struct db_stmt stmt_erase = {
 
 int store_member_erase(struct db *db, int64_t id, struct err *e)
 {
-    char idbuf[24];
-    const char *params[1] = {idbuf};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_erase, id, e);
     int rows;
 
-    db_i64_text(id, idbuf);
-    res = db_exec(db, &stmt_erase, 1, params, e);
     if (res == NULL)
         return -1;
     rows = PQntuples(res);
@@ -295,17 +291,4 @@ int store_member_erase(struct db *db, int64_t id, struct err *e)
     if (rows == 0)
         return err_set(e, ERR_NOT_FOUND, "member not found");
     return 0;
-}
-
-static const struct db_stmt stmt_erase_tokens = {
-    "members_erase_tokens", "UPDATE member_tokens SET revoked_at = now() "
-                            "WHERE member_id = $1::bigint AND revoked_at IS NULL"};
-
-int store_member_erase_tokens(struct db *db, int64_t member_id, struct err *e)
-{
-    char idbuf[24];
-    const char *params[1] = {idbuf};
-
-    db_i64_text(member_id, idbuf);
-    return db_run(db, &stmt_erase_tokens, 1, params, e);
 }

@@ -412,7 +412,7 @@ int store_purchase_get(struct db *db, int64_t id, struct arena *a, struct purcha
 }
 
 /* As in ledger.c: the member row tells "no such member" (no row) from "no
- * purchases" (one row of NULLs); one row more than asked tells "more". */
+ * purchases" (one row of NULLs): db_exec_owned_page. */
 #define SUMMARY_COLUMNS                                                                            \
     "id, member_id, store_id, terminal_id, pos_transaction_id, " DB_TIMESTAMP(                     \
         "occurred_at") ", subtotal, discount_total, redeemed_value, total_due, points_earned, "    \
@@ -422,7 +422,7 @@ static const struct db_stmt stmt_list = {
     "purchases_list", "SELECT m.id, l.* FROM members m LEFT JOIN LATERAL ("
                       "  SELECT " SUMMARY_COLUMNS " FROM purchases"
                       "  WHERE member_id = m.id AND ($2::bigint IS NULL OR id < $2::bigint)"
-                      "  ORDER BY id DESC LIMIT $3::int + 1) l ON true"
+                      "  ORDER BY id DESC LIMIT $3::int) l ON true"
                       " WHERE m.id = $1::bigint ORDER BY l.id DESC"};
 
 enum {
@@ -470,30 +470,12 @@ int store_purchase_list(struct db *db, int64_t member_id, int64_t before_id, int
                         struct arena *a, struct purchase_summary **items, int *n, bool *more,
                         struct err *e)
 {
-    char mt[24], bt[24], lt[24];
-    const char *params[3] = {mt, NULL, lt};
-    PGresult *res;
-    int rows, rc = -1;
+    PGresult *res = db_exec_owned_page(db, &stmt_list, member_id, before_id, limit,
+                                       "member not found", n, more, e);
+    int rc = -1;
 
-    ly_assert(limit >= 1);
-    db_i64_text(member_id, mt);
-    if (before_id != 0) {
-        db_i64_text(before_id, bt);
-        params[1] = bt;
-    }
-    db_i64_text(limit, lt);
-    res = db_exec(db, &stmt_list, 3, params, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    if (rows == 0) {
-        err_set(e, ERR_NOT_FOUND, "member not found");
-        goto out;
-    }
-    if (db_is_null(res, 0, SUM_ID))
-        rows = 0;
-    *more = rows > limit;
-    *n = *more ? limit : rows;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(*n > 0 ? *n : 1));
     for (int i = 0; i < *n; i++)
         if (read_summary(res, i, a, &(*items)[i], e) < 0)

@@ -255,23 +255,17 @@ int store_reward_list(struct db *db, int64_t before_id, int limit, bool all,
                       const char *const *tiers, int ntiers, struct arena *a, struct reward **items,
                       int *n, bool *more, struct err *e)
 {
-    char before[24], lim[24];
-    const char *params[4] = {before, all ? "true" : "false", NULL, lim};
+    char before[24];
+    const char *params[4] = {before, all ? "true" : "false", NULL, NULL};
     PGresult *res;
     int rows, rc = -1;
 
     db_i64_text(before_id, before);
     if (tiers != NULL)
         params[2] = array_literal(a, tiers, ntiers);
-    /* One row more than asked tells whether a next page exists. */
-    db_i64_text((int64_t)limit + 1, lim);
-    res = db_exec(db, &stmt_reward_list, 4, params, e);
+    res = db_exec_page(db, &stmt_reward_list, 4, params, limit, &rows, more, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    *more = rows > limit;
-    if (rows > limit)
-        rows = limit;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(rows > 0 ? rows : 1));
     for (int i = 0; i < rows; i++)
         if (read_reward(res, i, a, &(*items)[i], e) < 0)
@@ -567,21 +561,16 @@ int store_redemption_list(struct db *db, int64_t member_id, int64_t before_id, i
                           struct arena *a, struct redemption **items, int *n, bool *more,
                           struct err *e)
 {
-    char mt[24], before[24], lim[24];
-    const char *params[3] = {mt, before, lim};
+    char mt[24], before[24];
+    const char *params[3] = {mt, before, NULL};
     PGresult *res;
     int rows, rc = -1;
 
     db_i64_text(member_id, mt);
     db_i64_text(before_id, before);
-    db_i64_text((int64_t)limit + 1, lim);
-    res = db_exec(db, &stmt_redemption_list, 3, params, e);
+    res = db_exec_page(db, &stmt_redemption_list, 3, params, limit, &rows, more, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    *more = rows > limit;
-    if (rows > limit)
-        rows = limit;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(rows > 0 ? rows : 1));
     for (int i = 0; i < rows; i++)
         if (read_redemption(res, i, a, &(*items)[i], e) < 0)

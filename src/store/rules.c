@@ -85,13 +85,9 @@ static const struct db_stmt stmt_get = {"rules_get", "SELECT " VERSION_COLUMNS
 int store_rules_get(struct db *db, int64_t version, struct arena *a, struct store_rule_version *out,
                     struct err *e)
 {
-    char v[24];
-    const char *params[] = {v};
-    PGresult *res;
+    PGresult *res = db_exec_id(db, &stmt_get, version, e);
     int rc;
 
-    db_i64_text(version, v);
-    res = db_exec(db, &stmt_get, 1, params, e);
     if (res == NULL)
         return -1;
     if (PQntuples(res) == 0)
@@ -109,21 +105,15 @@ static const struct db_stmt stmt_list = {
 int store_rules_list(struct db *db, int64_t before, int limit, struct arena *a,
                      struct store_rule_version **items, int *n, bool *more, struct err *e)
 {
-    char b[24], lim[24];
-    const char *params[] = {b, lim};
+    char b[24];
+    const char *params[] = {b, NULL};
     PGresult *res;
     int rows, rc = -1;
 
     db_i64_text(before, b);
-    /* One row more than asked tells whether a next page exists. */
-    db_i64_text((int64_t)limit + 1, lim);
-    res = db_exec(db, &stmt_list, 2, params, e);
+    res = db_exec_page(db, &stmt_list, 2, params, limit, &rows, more, e);
     if (res == NULL)
         return -1;
-    rows = PQntuples(res);
-    *more = rows > limit;
-    if (rows > limit)
-        rows = limit;
     *items = arena_alloc(a, sizeof(**items) * (size_t)(rows > 0 ? rows : 1));
     for (int i = 0; i < rows; i++)
         if (read_version(res, i, false, a, &(*items)[i], e) < 0)

@@ -755,6 +755,34 @@ class DaemonTestCase(unittest.TestCase):
     def psql(self, sql):
         return self.cluster.psql(self.db, sql)
 
+    def assert_ledger_invariant(self):
+        """Every balance is the sum of its ledger (`loyaltyd check` exits 0)."""
+        p = run_cli(["check"], dburl=self.db)
+        self.assertEqual(p.returncode, 0, "loyaltyd check: %r" % (p.stderr[-2000:],))
+
+
+class TwoDaemonsTestCase(DaemonTestCase):
+    """DaemonTestCase with a second daemon on the same database: cls.a (the
+    first, also cls.daemon) and cls.b."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.a = cls.daemon
+        try:
+            cls.b = Daemon(cls.db, admin_key=cls.a.admin_key)
+        except BaseException:
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.b.stop()
+            cls.b.cleanup()
+        finally:
+            super().tearDownClass()
+
 
 MEMBER_KEYS = ("id", "card_number", "name", "phone", "email", "birthday", "status", "tier",
                "points_balance", "referral_code", "referred_by", "enrolled_at", "updated_at")

@@ -32,10 +32,6 @@ class LedgerTest(DaemonTestCase):
         super().setUp()
         self.addCleanup(self.assert_ledger_invariant)
 
-    def assert_ledger_invariant(self):
-        p = harness.run_cli(["check"], dburl=self.db)
-        self.assertEqual(p.returncode, 0, "loyaltyd check: %r" % (p.stderr[-2000:],))
-
     def buy(self, member, amount, redeem=0, token=harness.ADMIN):
         body = {"store_id": "S001", "terminal_id": "T01",
                 "pos_transaction_id": "L-" + secrets.token_hex(8), "member_id": member["id"],

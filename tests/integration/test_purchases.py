@@ -38,10 +38,6 @@ class PurchaseCase(DaemonTestCase):
         super().setUp()
         self.addCleanup(self.assert_ledger_invariant)
 
-    def assert_ledger_invariant(self):
-        p = harness.run_cli(["check"], dburl=self.db)
-        self.assertEqual(p.returncode, 0, "loyaltyd check: %r" % (p.stderr[-2000:],))
-
     def member(self, **fields):
         return enroll(self.daemon, **fields)
 

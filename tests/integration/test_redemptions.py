@@ -36,8 +36,7 @@ class RedemptionsTest(DaemonTestCase):
         cls.app = make_key(cls.daemon, "app")["key"]
 
     def tearDown(self):
-        p = harness.run_cli(["check"], dburl=self.db)
-        self.assertEqual(p.returncode, 0, p)
+        self.assert_ledger_invariant()
 
     # ---------------------------------------------------------------- helpers
 

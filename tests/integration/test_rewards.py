@@ -29,8 +29,7 @@ class RewardsTest(DaemonTestCase):
         cls.app = make_key(cls.daemon, "app")["key"]
 
     def tearDown(self):
-        p = harness.run_cli(["check"], dburl=self.db)
-        self.assertEqual(p.returncode, 0, p)
+        self.assert_ledger_invariant()
 
     def create(self, **fields):
         body = {"code": rcode(), "name": "Free coffee", "kind": "gift", "points_cost": 100,

@@ -8,8 +8,8 @@ import json
 import threading
 
 import harness
-from harness import (Daemon, DaemonTestCase, assert_problem, enroll, error_fields, make_key,
-                     member_token, poll_until, q)
+from harness import (Daemon, DaemonTestCase, TwoDaemonsTestCase, assert_problem, enroll,
+                     error_fields, make_key, member_token, poll_until, q)
 
 # The default rule set as the daemon answers it (canonical form: every part
 # present): the contract's example without its dated promotion.
@@ -313,25 +313,7 @@ class BrokenStoredRulesTest(DaemonTestCase):
         self.assertEqual(body["version"], 3)
 
 
-class TwoDaemonsRulesTest(DaemonTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.a = cls.daemon
-        try:
-            cls.b = Daemon(cls.db, admin_key=cls.a.admin_key)
-        except BaseException:
-            super().tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.b.stop()
-            cls.b.cleanup()
-        finally:
-            super().tearDownClass()
+class TwoDaemonsRulesTest(TwoDaemonsTestCase):
 
     def test_put_on_one_is_served_by_the_other_within_1s(self):
         for src, dst, doc in ((self.a, self.b, PROMO_DOC), (self.b, self.a, DEFAULT_RULES),

@@ -1,30 +1,12 @@
 """Two daemons on one database: keys, revocations and members are shared."""
 
 import harness
-from harness import Daemon, DaemonTestCase, assert_problem, enroll, make_key, member_token, q
+from harness import TwoDaemonsTestCase, assert_problem, enroll, make_key, member_token, q
 
 LOOKUP = "/v1/members?card_number=123456"
 
 
-class TwoDaemonsTest(DaemonTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.a = cls.daemon
-        try:
-            cls.b = Daemon(cls.db, admin_key=cls.a.admin_key)
-        except BaseException:
-            super().tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.b.stop()
-            cls.b.cleanup()
-        finally:
-            super().tearDownClass()
+class TwoDaemonsTest(TwoDaemonsTestCase):
 
     def assert_revoked_within(self, d, path, token, limit=1.0):
         """Polls d until `token` gets 401 on `path`; fails when it takes over `limit` s."""

@@ -34,6 +34,7 @@
 #include <jansson.h>
 
 #include "api/rules_json.h"
+#include "core/civil.h"
 #include "rules/engine.h"
 
 static int mismatches;
@@ -120,18 +121,6 @@ static const char *get_str(json_t *o, const char *key, const char *dflt)
 }
 
 /* ------------------------------------------------------------ time --- */
-
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* occurred_at: UTC microseconds, and the wall clock it is written in. */
 static void parse_time(const char *s, int64_t *us, struct engine_local_time *local)

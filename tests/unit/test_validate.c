@@ -1,9 +1,10 @@
 /*
  * test_validate.c - unit tests for api/validate.c: the body getters (one
- * field error each, all collected) and the value checks shared by bodies
- * and query strings.
+ * field error each, all collected), the value checks shared by bodies
+ * and query strings, and the list page body.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -403,6 +404,36 @@ static void test_body_string(void)
     json_decref(o);
 }
 
+/* ------------------------------------------------------------- pages -- */
+
+static void test_page_reply(void)
+{
+    struct resp rs = {0};
+    struct err e;
+    json_t *items = json_array();
+    char *text;
+
+    err_clear(&e);
+    items = page_items_add(items, json_integer(1));
+    items = page_items_add(items, json_integer(2));
+    CHECK_EQ_I64(page_reply(&rs, items, true, "key_", 7, &e), 0);
+    CHECK_EQ_I64(rs.status, 200);
+    text = json_dumps(rs.json, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_STREQ(text, "{\"items\":[1,2],\"next_cursor\":\"key_7\"}");
+    free(text);
+    CHECK_EQ_I64(page_reply(&rs, json_array(), false, "key_", 0, &e), 0);
+    text = json_dumps(rs.json, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_STREQ(text, "{\"items\":[],\"next_cursor\":null}");
+    free(text);
+    json_decref(rs.json);
+
+    /* A failed item or array frees what was built and says so once. */
+    CHECK(page_items_add(json_array(), NULL) == NULL);
+    CHECK(page_items_add(NULL, json_integer(3)) == NULL);
+    CHECK_EQ_I64(page_reply(&rs, NULL, false, "", 0, &e), -1);
+    CHECK_EQ_I64(e.code, ERR_INTERNAL);
+}
+
 int main(void)
 {
     test_utf8_length();
@@ -416,5 +447,6 @@ int main(void)
     test_body_int();
     test_body_bool();
     test_body_string();
+    test_page_reply();
     return check_report();
 }
