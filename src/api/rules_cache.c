@@ -190,7 +190,7 @@ static struct snapshot *snapshot_new(const struct store_rule_version *v, struct 
     json_t *doc = json_loads(v->document, JSON_REJECT_DUPLICATES, &jerr);
     struct snapshot *s;
     struct err pe;
-    char why[200];
+    char why[640]; /* room for a whole first_problem() */
     void *p = NULL;
 
     if (doc == NULL)
@@ -236,7 +236,7 @@ static char *default_document(struct err *e)
     json_t *canon;
     struct rules *r;
     struct err pe;
-    char why[200];
+    char why[640]; /* room for a whole first_problem() */
     char *text = NULL;
 
     if (doc == NULL)

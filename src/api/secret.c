@@ -5,7 +5,7 @@
  */
 #include "api/secret.h"
 
-#include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -56,20 +56,47 @@ void secret_digits(char *dst, size_t ndigits)
     secret_token(dst + 1, "", ndigits - 1, "0123456789");
 }
 
+/*
+ * OpenSSL 3 looks the algorithm up on every EVP_sha256()-based digest; every
+ * authenticated request hashes its token, so the implementation is fetched
+ * once (thread-safe: EVP_MD_fetch may race, both results are equal and the
+ * loser is freed).
+ */
+static EVP_MD *sha256_md(void)
+{
+    static _Atomic(EVP_MD *) md;
+    EVP_MD *m = md;
+    EVP_MD *expected = NULL;
+
+    if (m != NULL)
+        return m;
+    m = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ly_assert(m != NULL);
+    if (!atomic_compare_exchange_strong(&md, &expected, m)) {
+        EVP_MD_free(m);
+        m = expected;
+    }
+    return m;
+}
+
 static void sha256(const char *s, unsigned char md[32])
 {
     unsigned int len = 0;
 
-    ly_assert(EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL) == 1 && len == 32);
+    ly_assert(EVP_Digest(s, strlen(s), md, &len, sha256_md(), NULL) == 1 && len == 32);
 }
 
 void secret_hash_hex(const char *s, char hex[65])
 {
+    static const char digits[] = "0123456789abcdef";
     unsigned char md[32];
 
     sha256(s, md);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0xf];
+    }
+    hex[64] = '\0';
 }
 
 void secret_hash_bytea(const char *s, char out[67])

@@ -486,11 +486,13 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     metrics_init(app->routes, app->nroutes);
+    /* The logger comes first so that MHD reports problems with the other
+     * options through it. */
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)c->listen_port, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+        flags, (uint16_t)c->listen_port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (s->mhd == NULL) {
         metrics_cleanup();
