@@ -105,13 +105,18 @@ struct redemption {
 int store_reward_insert(struct db *db, const struct reward_fields *in, struct arena *a,
                         struct reward *out, struct err *e);
 
+enum reward_lock { REWARD_NO_LOCK = 0, REWARD_KEY_SHARE, REWARD_FOR_UPDATE };
+
 /*
- * The reward `id`; with `lock`, also locks its row (FOR UPDATE: step 2 of
- * the lock order, so any member row must be locked first).  ERR_NOT_FOUND
- * ("reward not found") when there is none.
+ * The reward `id`, locking its row as `lock` says (step 2 of the lock order,
+ * so any member row must be locked first): REWARD_KEY_SHARE for redeeming
+ * and cancelling (the row cannot be deleted or re-keyed, yet redemptions of
+ * one reward do not wait for each other), REWARD_FOR_UPDATE for changing
+ * the reward itself (it waits for stock takers).  ERR_NOT_FOUND ("reward
+ * not found") when there is none.
  */
-int store_reward_get(struct db *db, int64_t id, bool lock, struct arena *a, struct reward *out,
-                     struct err *e);
+int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
+                     struct reward *out, struct err *e);
 
 /* Overwrites every field of reward `id` (locked by the caller) and bumps
  * updated_at.  ERR_NOT_FOUND, or ERR_CONFLICT (field "code"). */
@@ -130,10 +135,11 @@ int store_reward_list(struct db *db, int64_t before_id, int limit, bool all,
                       int *n, bool *more, struct err *e);
 
 /*
- * Moves the stock of reward `id` (locked by the caller) by `delta` (negative
- * to take, positive to give back).  An unlimited stock stays unlimited.
- * The caller has checked that the stock suffices; the CHECK (stock >= 0)
- * stands behind it.
+ * Moves the limited stock of reward `id` by `delta` (negative to take,
+ * positive to give back) in one conditional UPDATE, which locks the row
+ * until commit: concurrent takers serialise here and the stock is re-read
+ * after the wait.  ERR_OUT_OF_STOCK when taking would go below zero.  Call it
+ * only for a limited stock (an unlimited one has nothing to move).
  */
 int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err *e);
 

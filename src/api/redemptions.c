@@ -20,8 +20,11 @@
  * `redeem` ledger entry.  A failed check leaves nothing behind: app.c rolls
  * the transaction back.  Because the member row is locked before anything
  * is read, concurrent redemptions of one member run one after the other
- * and each sees the balance and limit sums the previous one left; the
- * reward row lock does the same for stock across members.
+ * and each sees the balance and limit sums the previous one left.  Across
+ * members, a limited stock is taken by one conditional UPDATE that re-reads
+ * the stock after waiting for a concurrent taker (so check 8 can also fail
+ * there, after check 9); redemptions of an unlimited reward never wait for
+ * each other (the reward row is only KEY SHARE locked).
  *
  * Cancelling finds the redemption's member and reward without locks, then
  * locks member, reward and redemption in that order and checks: member
@@ -153,7 +156,7 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", m.status);
     if (id_parse(in->reward_id, REWARD_ID_PREFIX, &reward_id) < 0)
         return err_set(e, ERR_NOT_FOUND, "reward not found");
-    if (store_reward_get(db, reward_id, true, &rq->arena, &w, e) < 0)
+    if (store_reward_get(db, reward_id, REWARD_KEY_SHARE, &rq->arena, &w, e) < 0)
         return -1;
     if (!w.available)
         return err_set(e, ERR_CONFLICT,
@@ -179,7 +182,7 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
                        "the redemption costs %" PRId64 " points, the balance is %" PRId64, cost,
                        m.points_balance);
 
-    if (store_reward_move_stock(db, reward_id, -(int64_t)qty, e) < 0 ||
+    if ((w.stock >= 0 && store_reward_move_stock(db, reward_id, -(int64_t)qty, e) < 0) ||
         store_redemption_insert(db, member_id, reward_id, qty, cost, after,
                                 new_codes(&rq->arena, qty), qty, &rq->arena, &red, e) < 0 ||
         store_ledger_append(db, member_id, "redeem", -cost, 0, red.id, NULL, &rq->arena, &entry,
@@ -306,13 +309,13 @@ int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
         return -1;
     if (strcmp(m.status, "closed") == 0)
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is closed");
-    if (store_reward_get(db, found.reward_id, true, &rq->arena, &w, e) < 0 ||
+    if (store_reward_get(db, found.reward_id, REWARD_KEY_SHARE, &rq->arena, &w, e) < 0 ||
         store_redemption_lock(db, found.member_id, id, &rq->arena, &cur, e) < 0)
         return -1;
     if (strcmp(cur.status, "issued") != 0)
         return err_set(e, ERR_CONFLICT, "the redemption is already %s", cur.status);
     if (store_redemption_cancel(db, cur.member_id, id, &rq->arena, &done, e) < 0 ||
-        store_reward_move_stock(db, cur.reward_id, cur.quantity, e) < 0 ||
+        (w.stock >= 0 && store_reward_move_stock(db, cur.reward_id, cur.quantity, e) < 0) ||
         store_ledger_append(db, cur.member_id, "redeem_cancel", cur.points_spent, 0, id, NULL,
                             &rq->arena, &entry, e) < 0)
         return -1;

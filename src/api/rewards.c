@@ -344,7 +344,7 @@ int api_rewards_update(struct req *rq, struct resp *rs, struct err *e)
     db = api_db(rq, e);
     /* Locked so that a concurrent PATCH or redemption cannot slip in
      * between the merge and the write (no lost update of stock). */
-    if (db == NULL || store_reward_get(db, id, true, &rq->arena, &cur, e) < 0)
+    if (db == NULL || store_reward_get(db, id, REWARD_FOR_UPDATE, &rq->arena, &cur, e) < 0)
         return -1;
     if (json_object_size(o) == 0)
         return reply_reward(rs, 200, &cur, e);

@@ -176,18 +176,33 @@ int store_reward_insert(struct db *db, const struct reward_fields *in, struct ar
 static const struct db_stmt stmt_reward_get = {
     "rewards_get", "SELECT " REWARD_COLUMNS " FROM rewards WHERE id = $1::bigint"};
 
+/* KEY SHARE: the reward cannot be deleted or re-keyed under us, yet
+ * redemptions of one reward do not wait for each other; a limited stock is
+ * taken by one conditional UPDATE (store_reward_move_stock), which is where
+ * they serialise, and only for limited stock. */
 static const struct db_stmt stmt_reward_lock = {
-    "rewards_lock", "SELECT " REWARD_COLUMNS " FROM rewards WHERE id = $1::bigint FOR UPDATE"};
+    "rewards_lock", "SELECT " REWARD_COLUMNS " FROM rewards WHERE id = $1::bigint FOR KEY SHARE"};
 
-int store_reward_get(struct db *db, int64_t id, bool lock, struct arena *a, struct reward *out,
-                     struct err *e)
+/* A change of the reward itself waits for stock takers and keeps them out,
+ * so it writes back the stock it read. */
+static const struct db_stmt stmt_reward_lock_update = {
+    "rewards_lock_update",
+    "SELECT " REWARD_COLUMNS " FROM rewards WHERE id = $1::bigint FOR UPDATE"};
+
+int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
+                     struct reward *out, struct err *e)
 {
+    static const struct db_stmt *const by_lock[] = {
+        [REWARD_NO_LOCK] = &stmt_reward_get,
+        [REWARD_KEY_SHARE] = &stmt_reward_lock,
+        [REWARD_FOR_UPDATE] = &stmt_reward_lock_update,
+    };
     char idt[24];
     const char *params[1] = {idt};
     int rc;
 
     db_i64_text(id, idt);
-    rc = fetch_reward(db, lock ? &stmt_reward_lock : &stmt_reward_get, 1, params, a, out, e);
+    rc = fetch_reward(db, by_lock[lock], 1, params, a, out, e);
     if (rc == 0)
         return err_set(e, ERR_NOT_FOUND, "reward not found");
     return rc < 0 ? -1 : 0;
@@ -277,18 +292,29 @@ out:
     return rc;
 }
 
+/* Re-evaluated on the newest row version after waiting for a concurrent
+ * redemption, so the stock read earlier cannot be spent twice. */
 static const struct db_stmt stmt_reward_move_stock = {
     "rewards_move_stock", "UPDATE rewards SET stock = stock + $2::bigint "
-                          "WHERE id = $1::bigint AND stock IS NOT NULL"};
+                          "WHERE id = $1::bigint AND stock + $2::bigint >= 0"};
 
 int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err *e)
 {
     char idt[24], dt[24];
     const char *params[2] = {idt, dt};
+    PGresult *res;
+    int64_t changed;
 
     db_i64_text(id, idt);
     db_i64_text(delta, dt);
-    return db_run(db, &stmt_reward_move_stock, 2, params, e);
+    res = db_exec(db, &stmt_reward_move_stock, 2, params, e);
+    if (res == NULL)
+        return -1;
+    changed = db_affected(res);
+    PQclear(res);
+    if (changed == 0)
+        return err_set(e, ERR_OUT_OF_STOCK, "not enough of this reward left");
+    return 0;
 }
 
 /* ----------------------------------------------------------- redemptions -- */
