@@ -533,8 +533,11 @@ static const struct db_stmt stmt_redemption_lock = {
     "redemptions_lock", "SELECT " REDEMPTION_COLUMNS " FROM redemptions r "
                         "WHERE r.member_id = $1::bigint AND r.id = $2::bigint FOR UPDATE OF r"};
 
-int store_redemption_lock(struct db *db, int64_t member_id, int64_t id, struct arena *a,
-                          struct redemption *out, struct err *e)
+/* Runs `st` on ($1 member_id, $2 id) expecting one redemption; `none` is
+ * the error when there is none. */
+static int fetch_member_redemption(struct db *db, const struct db_stmt *st, int64_t member_id,
+                                   int64_t id, enum err_code none, const char *none_detail,
+                                   struct arena *a, struct redemption *out, struct err *e)
 {
     char mt[24], idt[24];
     const char *params[2] = {mt, idt};
@@ -542,10 +545,17 @@ int store_redemption_lock(struct db *db, int64_t member_id, int64_t id, struct a
 
     db_i64_text(member_id, mt);
     db_i64_text(id, idt);
-    rc = fetch_redemption(db, &stmt_redemption_lock, 2, params, a, out, e);
+    rc = fetch_redemption(db, st, 2, params, a, out, e);
     if (rc == 0)
-        return err_set(e, ERR_NOT_FOUND, "redemption not found");
+        return err_set(e, none, "%s", none_detail);
     return rc < 0 ? -1 : 0;
+}
+
+int store_redemption_lock(struct db *db, int64_t member_id, int64_t id, struct arena *a,
+                          struct redemption *out, struct err *e)
+{
+    return fetch_member_redemption(db, &stmt_redemption_lock, member_id, id, ERR_NOT_FOUND,
+                                   "redemption not found", a, out, e);
 }
 
 /* The redemption and its still issued coupons in one statement; the
@@ -566,16 +576,8 @@ static const struct db_stmt stmt_redemption_cancel = {
 int store_redemption_cancel(struct db *db, int64_t member_id, int64_t id, struct arena *a,
                             struct redemption *out, struct err *e)
 {
-    char mt[24], idt[24];
-    const char *params[2] = {mt, idt};
-    int rc;
-
-    db_i64_text(member_id, mt);
-    db_i64_text(id, idt);
-    rc = fetch_redemption(db, &stmt_redemption_cancel, 2, params, a, out, e);
-    if (rc == 0)
-        return err_set(e, ERR_CONFLICT, "the redemption is no longer issued");
-    return rc < 0 ? -1 : 0;
+    return fetch_member_redemption(db, &stmt_redemption_cancel, member_id, id, ERR_CONFLICT,
+                                   "the redemption is no longer issued", a, out, e);
 }
 
 static const struct db_stmt stmt_redemption_list = {
