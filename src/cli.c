@@ -68,8 +68,8 @@ int cli_migrate(const struct cfg *c)
 static void print_breach(const struct ledger_breach *b)
 {
     printf("member mem_%" PRId64 ": balance %" PRId64 ", ledger sum %" PRId64
-           ", newest balance_after %" PRId64 "\n",
-           b->member_id, b->balance, b->ledger_sum, b->last_after);
+           ", newest balance_after %" PRId64 ", unspent in lots %" PRId64 "\n",
+           b->member_id, b->balance, b->ledger_sum, b->last_after, b->lots);
 }
 
 int cli_check(const struct cfg *c)

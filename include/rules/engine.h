@@ -62,8 +62,12 @@ struct engine_member {
     int64_t days_since_enrolled;
     int64_t purchase_count;
     int64_t days_since_last_purchase; /* -1 when none */
-    const char *segment;              /* "" when unknown (borrowed) */
-    const char *lifecycle_stage;      /* "" when unknown (borrowed) */
+    /* Enrolled with a referral code whose reward has not been granted yet:
+     * this purchase grants it when its net spend reaches
+     * referral.min_first_purchase. */
+    bool referral_pending;
+    const char *segment;         /* "" when unknown (borrowed) */
+    const char *lifecycle_stage; /* "" when unknown (borrowed) */
 };
 
 struct engine_line_out {
@@ -96,6 +100,12 @@ struct engine_result {
     int tier_before;   /* index into rules.tiers */
     int tier_after;
     bool birthday_window;
+    /* The referral reward this purchase grants (semantics 5): both 0 when
+     * it grants none.  Not part of points_earned: each is its own ledger
+     * entry, the referee's on this member, the referrer's on the referrer. */
+    bool referral;
+    int64_t referee_points;
+    int64_t referrer_points;
     int nlines;
     struct engine_line_out lines[ENGINE_MAX_LINES];
     int napplied;

@@ -1,7 +1,8 @@
 /*
  * check.h - verification of the ledger invariant: for every member, the
- * ledger entries sum to points_balance, and the newest entry's balance_after
- * equals it.
+ * ledger entries sum to points_balance, the newest entry's balance_after
+ * equals it, and the unspent points of its lots sum to the balance, or to 0
+ * when the balance is negative (migration 0005).
  */
 #ifndef LY_STORE_CHECK_H
 #define LY_STORE_CHECK_H
@@ -16,6 +17,7 @@ struct ledger_breach {
     int64_t balance;    /* members.points_balance */
     int64_t ledger_sum; /* sum of the member's entries */
     int64_t last_after; /* the newest entry's balance_after (0 without entries) */
+    int64_t lots;       /* the unspent points of its lots */
 };
 
 /*

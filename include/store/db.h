@@ -107,6 +107,13 @@ const char *db_constraint(const struct db *db);
 /* Writes v as a decimal statement parameter into buf. */
 void db_i64_text(int64_t v, char buf[24]);
 
+struct buf;
+
+/* Appends `s` as an element of a PostgreSQL array literal: quoted and
+ * escaped, or NULL when `s` is NULL.  `first` omits the separator; the
+ * caller writes the braces. */
+void db_array_text(struct buf *b, bool first, const char *s);
+
 /* The row count of an INSERT, UPDATE or DELETE result. */
 int64_t db_affected(const PGresult *res);
 

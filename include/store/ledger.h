@@ -5,13 +5,15 @@
  *
  * LOCK ORDER (the one place it is written; every transaction follows it,
  * which is why no interleaving can deadlock):
- *   1. members rows, in ascending id order (a purchase that also rewards a
- *      referrer locks both members in ascending id order, before anything
- *      else);
+ *   1. members rows, in DESCENDING id order.  A purchase locks its member,
+ *      then, when it earns the referral, the referrer - who enrolled first
+ *      and so has the lower id.  The daily job locks each batch of members
+ *      with ORDER BY id DESC before it touches any of them;
  *   2. rewards rows (stock), in ascending id order;
  *   3. rows owned by those members (redemptions, coupons, purchases,
- *      ledger entries) - these are only ever touched after their member's
- *      row is locked, so they never wait on each other.
+ *      returns, ledger entries, point lots, birthday gifts, tier history) -
+ *      these are only ever touched after their member's row is locked, so
+ *      they never wait on each other.
  * Idempotency records are claimed before step 1 (app.c): a key is only ever
  * locked by requests that share it, which do nothing else until it is free.
  */
@@ -33,6 +35,7 @@ struct ledger_entry {
     int64_t balance_after;
     int64_t purchase_id;    /* 0 when none */
     int64_t redemption_id;  /* 0 when none */
+    int64_t return_id;      /* 0 when none */
     const char *reason;     /* NULL when none */
     const char *created_at; /* RFC 3339 UTC */
     const char *expires_at; /* RFC 3339 UTC, NULL when none */
@@ -44,26 +47,58 @@ struct member_lock {
     const char *status; /* active, suspended, closed */
     const char *tier;
     int64_t points_balance;
+    int64_t pending_points; /* not yet spendable (pending_days) */
+    int64_t spendable;      /* points_balance - pending_points; may be < 0 */
 };
 
 /*
  * Locks member `member_id` (SELECT ... FOR UPDATE) and reads what a balance
- * change needs.  ERR_NOT_FOUND when there is no such member.  Strings in
- * `a`.  Must be called inside the request's transaction.
+ * change needs; pending points are those of lots whose available_on is
+ * after today in `timezone`.  ERR_NOT_FOUND when there is no such member.
+ * Strings in `a`.  Must be called inside the request's transaction.
  */
-int store_member_lock(struct db *db, int64_t member_id, struct arena *a, struct member_lock *out,
-                      struct err *e);
+int store_member_lock(struct db *db, int64_t member_id, const char *timezone, struct arena *a,
+                      struct member_lock *out, struct err *e);
+
+/* One balance movement of a posting. */
+struct ledger_move {
+    const char *kind;   /* earn bonus birthday referral redeem redeem_cancel return adjust */
+    int64_t points;     /* signed, non-zero */
+    const char *reason; /* NULL when none */
+};
+
+/* What a posting needs beyond its moves.  Borrowed for the call. */
+struct ledger_posting {
+    int64_t member_id;
+    int64_t purchase_id;   /* 0 when none; for every move */
+    int64_t redemption_id; /* 0 when none */
+    int64_t return_id;     /* 0 when none */
+    /* When the points were earned (RFC 3339), which dates their lot: NULL
+     * for now.  A purchase passes its occurred_at. */
+    const char *occurred_at;
+    const char *timezone;  /* the program's IANA zone: lots' calendar dates */
+    int32_t expiry_months; /* lots expire at the end of the month this many after */
+    int32_t pending_days;  /* earn and bonus lots become spendable this many days later */
+    int nmoves;            /* 1..LEDGER_MAX_MOVES */
+    const struct ledger_move *moves;
+};
+
+#define LEDGER_MAX_MOVES 8
 
 /*
- * Adds `points` (signed, non-zero) to the member's balance and appends the
- * entry in one statement; fills *out (strings in `a`).  The caller has
- * locked the member and checked any floor (redemptions may not go below
- * zero; returns may).  purchase_id / redemption_id 0 = none; reason may be
- * NULL.
+ * Posts the moves, in order, as ledger entries in one statement: the
+ * balance moves by their sum, each entry records the balance after it,
+ * negative moves take points out of the member's lots (spendable first,
+ * then soonest expiry, then oldest; what no lot covers becomes debt) and
+ * positive moves repay any debt, then start a lot with the rest.  Every
+ * negative move must come before every positive one (a lot written by this
+ * statement cannot be spent by it).  The caller has locked the member and
+ * checked any floor (redemptions may not go below zero; returns may).
+ * out[i] is the entry of moves[i] (strings in `a`).  -1 with ERR_NOT_FOUND
+ * when there is no such member.
  */
-int store_ledger_append(struct db *db, int64_t member_id, const char *kind, int64_t points,
-                        int64_t purchase_id, int64_t redemption_id, const char *reason,
-                        struct arena *a, struct ledger_entry *out, struct err *e);
+int store_ledger_post(struct db *db, const struct ledger_posting *p, struct arena *a,
+                      struct ledger_entry *out, struct err *e);
 
 /*
  * A page of a member's entries, newest first: those with id < before_id

@@ -54,8 +54,11 @@ struct purchase_context {
     const char *status; /* active, suspended, closed */
     const char *tier;
     int64_t points_balance;
-    bool before_enrolment; /* occurred_at is more than a day before enrolment */
-    int birthday_month;    /* 0 when the member has no birthday */
+    int64_t pending_points; /* not yet spendable: part of points_balance */
+    int64_t referrer_id;    /* 0 when the member was not referred */
+    bool referral_pending;  /* referred, and the referral not granted yet */
+    bool before_enrolment;  /* occurred_at is more than a day before enrolment */
+    int birthday_month;     /* 0 when the member has no birthday */
     int birthday_day;
     int64_t purchase_count;           /* purchases recorded before this one */
     int64_t days_since_enrolled;      /* local calendar days */
@@ -101,7 +104,11 @@ struct purchase_new {
     int64_t points_earned, points_redeemed, net_spend;
     const char *tier_before;
     const char *tier_after;
-    bool tier_changed; /* the member's tier becomes tier_after */
+    bool tier_changed; /* the member's tier becomes tier_after (and tier history says so) */
+    int64_t qualifying_spend_after; /* for the tier history */
+    const char *timezone;           /* the program zone: the history's effective date */
+    int64_t bonus_points;           /* promotions' bonus (taken back by a full return) */
+    bool referral_granted;          /* this purchase grants the member's referral */
     int64_t rules_version;
     const char *coupon_code;  /* NULL when none */
     const char *request_hash; /* 64 lowercase hex digits */
@@ -111,8 +118,9 @@ struct purchase_new {
 };
 
 /*
- * Claims the POS id and writes the purchase, its lines and the member's
- * purchase facts (count, last purchase, tier) in one statement.  The member
+ * Claims the POS id and writes the purchase, its lines, the member's
+ * purchase facts (count, last purchase, tier, referral granted) and a tier
+ * change's history in one statement.  The member
  * must be locked.  Returns 1 when written, 0 when the POS id is recorded
  * already (by a transaction that committed meanwhile: nothing was written),
  * -1 on error.
@@ -175,6 +183,10 @@ struct balance_row {
      * Today when that already holds.  Meaningless for the lowest tier.
      */
     const char *keep_by;
+    int64_t pending_points; /* part of points_balance not yet spendable */
+    /* JSON text: up to three [{points, expires_at}] of unspent lots by
+     * expiry date, soonest first (expires_at: the instant they expire). */
+    const char *expiring;
 };
 
 /* The balance view in one statement, no transaction needed.  -1 with

@@ -22,15 +22,13 @@
 
 #include "api/app.h"
 #include "api/handlers.h"
+#include "api/ledger_json.h"
 #include "api/member_json.h"
 #include "api/purchase_json.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
 #include "store/ledger.h"
 #include "store/purchases.h"
-
-#define LEDGER_ID_PREFIX     "led_"
-#define REDEMPTION_ID_PREFIX "red_"
 
 static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
 {
@@ -56,7 +54,8 @@ static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct
         member_id, r->timezone, r->tier_window_days, r->tier_downgrade_grace_days, ntiers,
         codes,     mins};
     struct balance_row row;
-    json_t *next = NULL, *keep = NULL, *body;
+    json_t *next = NULL, *keep = NULL, *expiring, *body;
+    json_error_t jerr;
     char id[24];
     struct db *db;
     int tier;
@@ -82,12 +81,19 @@ static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct
         keep = json_pack("{s:I, s:s}", "spend_needed",
                          (json_int_t)spend_needed(r->tiers[tier].min_spend, row.qualifying_spend),
                          "by", row.keep_by);
+    expiring = json_loads(row.expiring, 0, &jerr);
+    if (expiring == NULL) {
+        json_decref(next);
+        json_decref(keep);
+        return err_internal(e, ERR_INTERNAL, "expiring lots are not JSON: %s", jerr.text);
+    }
     member_id_format(id, sizeof(id), row.member_id);
-    /* "o?" steals next and keep and renders NULL as null. */
-    body = json_pack("{s:s, s:I, s:i, s:s, s:I, s:o?, s:o?, s:[]}", "member_id", id,
-                     "points_balance", (json_int_t)row.points_balance, "pending_points", 0, "tier",
-                     row.tier, "qualifying_spend", (json_int_t)row.qualifying_spend, "next_tier",
-                     next, "keep_tier", keep, "expiring");
+    /* "o?" steals next and keep and renders NULL as null; "o" steals expiring. */
+    body =
+        json_pack("{s:s, s:I, s:I, s:s, s:I, s:o?, s:o?, s:o}", "member_id", id, "points_balance",
+                  (json_int_t)row.points_balance, "pending_points", (json_int_t)row.pending_points,
+                  "tier", row.tier, "qualifying_spend", (json_int_t)row.qualifying_spend,
+                  "next_tier", next, "keep_tier", keep, "expiring", expiring);
     if (body == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering a balance");
     resp_json(rs, 200, body);
@@ -110,42 +116,6 @@ int api_me_balance(struct req *rq, struct resp *rs, struct err *e)
 
 /* ------------------------------------------------------------- ledger -- */
 
-/* Adds `key`: `value` (stolen); clears *ok on failure. */
-static void put(json_t *o, const char *key, json_t *value, bool *ok)
-{
-    if (json_object_set_new(o, key, value) < 0)
-        *ok = false;
-}
-
-/* Every key of the contract's entry, null where the entry has no value (as
- * an adjustment's entry and the Member object show absent values). */
-static json_t *entry_json(const struct ledger_entry *l)
-{
-    char id[24], pur[24], red[24];
-    json_t *o = json_object();
-    bool ok = o != NULL;
-
-    snprintf(id, sizeof(id), LEDGER_ID_PREFIX "%" PRId64, l->id);
-    if (l->purchase_id != 0)
-        purchase_id_format(pur, sizeof(pur), l->purchase_id);
-    if (l->redemption_id != 0)
-        snprintf(red, sizeof(red), REDEMPTION_ID_PREFIX "%" PRId64, l->redemption_id);
-    put(o, "id", json_string(id), &ok);
-    put(o, "kind", json_string(l->kind), &ok);
-    put(o, "points", json_integer(l->points), &ok);
-    put(o, "balance_after", json_integer(l->balance_after), &ok);
-    put(o, "purchase_id", l->purchase_id != 0 ? json_string(pur) : json_null(), &ok);
-    put(o, "redemption_id", l->redemption_id != 0 ? json_string(red) : json_null(), &ok);
-    put(o, "reason", l->reason != NULL ? json_string(l->reason) : json_null(), &ok);
-    put(o, "created_at", json_string(l->created_at), &ok);
-    put(o, "expires_at", l->expires_at != NULL ? json_string(l->expires_at) : json_null(), &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 static int ledger_of(struct req *rq, struct resp *rs, int64_t member_id, struct err *e)
 {
     struct ledger_entry *items;
@@ -163,7 +133,7 @@ static int ledger_of(struct req *rq, struct resp *rs, int64_t member_id, struct 
         return -1;
     arr = json_array();
     for (int i = 0; i < n; i++)
-        arr = page_items_add(arr, entry_json(&items[i]));
+        arr = page_items_add(arr, ledger_entry_json(&items[i]));
     return page_reply(rs, arr, more, LEDGER_ID_PREFIX, more ? items[n - 1].id : 0, e);
 }
 

@@ -10,8 +10,9 @@
  * answer a replay from that record before any state check; check the
  * member's state; take the coupon (step 3); compute with the rules engine
  * (once: nothing here computes points or money); write the purchase, its
- * lines and its POS claim in one statement; append the ledger entries
- * (redeem, earn, bonus); mark the coupon used.  The response is rendered
+ * lines, its POS claim and any tier change in one statement; post the
+ * ledger entries (redeem, earn, bonus, referral) in one more; reward the
+ * referrer when the purchase grants the referral; mark the coupon used.  The response is rendered
  * once and stored in the purchase row as it is sent, so a replay of the POS
  * id answers the identical bytes.
  *
@@ -35,6 +36,7 @@
 #include "api/counters.h"
 #include "api/handlers.h"
 #include "api/member_json.h"
+#include "api/posting.h"
 #include "api/purchase_json.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
@@ -135,10 +137,11 @@ static int check_state(const struct work *w, struct err *e)
         return err_field(e, "occurred_at", "is more than a day before the member enrolled");
     if (strcmp(w->ctx.status, "active") != 0)
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", w->ctx.status);
-    if (w->in.redeem_points > w->ctx.points_balance)
+    /* pending <= lots <= max(balance, 0): no overflow */
+    if (w->in.redeem_points > w->ctx.points_balance - w->ctx.pending_points)
         return err_set(e, ERR_INSUFFICIENT_POINTS,
-                       "redeem_points %" PRId64 " is more than the balance of %" PRId64,
-                       w->in.redeem_points, w->ctx.points_balance);
+                       "redeem_points %" PRId64 " is more than the spendable balance of %" PRId64,
+                       w->in.redeem_points, w->ctx.points_balance - w->ctx.pending_points);
     return 0;
 }
 
@@ -175,6 +178,7 @@ static int compute(struct req *rq, struct work *w, struct err *e)
         .days_since_enrolled = w->ctx.days_since_enrolled,
         .purchase_count = w->ctx.purchase_count,
         .days_since_last_purchase = w->ctx.days_since_last_purchase,
+        .referral_pending = w->ctx.referral_pending,
         .segment = "",
         .lifecycle_stage = "",
     };
@@ -206,6 +210,7 @@ static int compute(struct req *rq, struct work *w, struct err *e)
     w->tier_changed = w->res->tier_after != w->res->tier_before;
     w->tier_after = w->tier_changed ? r->tiers[w->res->tier_after].code : w->ctx.tier;
     if (__builtin_sub_overflow(w->res->points_earned, w->res->points_redeemed, &earned_net) ||
+        __builtin_add_overflow(earned_net, w->res->referee_points, &earned_net) ||
         __builtin_add_overflow(w->ctx.points_balance, earned_net, &w->balance_after))
         return err_field(e, "items", "the points of this purchase do not fit");
     return 0;
@@ -276,37 +281,67 @@ static const char *bonus_reason(struct req *rq, const struct work *w)
     return n > 0 ? arena_strdup(&rq->arena, reason) : NULL;
 }
 
-/* Redeem, earn and bonus, each its own entry; the last balance must be
- * the one the response shows. */
-static int append_ledger(struct req *rq, struct db *db, const struct work *w, int64_t purchase_id,
-                         struct err *e)
+/* Redeem, earn, bonus and the referee's referral, each its own entry, in
+ * one posting dated by the purchase; the last balance must be the one the
+ * response shows. */
+static int post_ledger(struct req *rq, struct db *db, const struct work *w, int64_t purchase_id,
+                       struct err *e)
 {
     const struct engine_result *r = w->res;
-    struct ledger_entry entry;
-    int64_t balance = w->ctx.points_balance;
-    const struct {
-        const char *kind;
-        int64_t points;
-    } moves[] = {
-        {"redeem", -r->points_redeemed},
-        {"earn", r->points_earned - r->bonus_points},
-        {"bonus", r->bonus_points},
+    const struct ledger_move all[] = {
+        {"redeem", -r->points_redeemed, NULL},
+        {"earn", r->points_earned - r->bonus_points, NULL},
+        {"bonus", r->bonus_points, bonus_reason(rq, w)},
+        {"referral", r->referee_points, "first qualifying purchase"},
     };
+    struct ledger_move moves[sizeof(all) / sizeof(all[0])];
+    struct ledger_entry entries[sizeof(all) / sizeof(all[0])];
+    struct ledger_posting posting;
+    int n = 0;
 
-    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
-        if (moves[i].points == 0)
-            continue;
-        ly_assert(moves[i].points > 0 || i == 0);
-        if (store_ledger_append(db, w->ctx.member_id, moves[i].kind, moves[i].points, purchase_id,
-                                0, i == 2 ? bonus_reason(rq, w) : NULL, &rq->arena, &entry, e) < 0)
-            return -1;
-        balance = entry.balance_after;
-    }
-    if (balance != w->balance_after)
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i].points != 0)
+            moves[n++] = all[i];
+    if (n == 0)
+        return 0;
+    posting = api_posting(&w->snap->rules, w->ctx.member_id, n, moves);
+    posting.purchase_id = purchase_id;
+    posting.occurred_at = w->in.occurred_at;
+    if (store_ledger_post(db, &posting, &rq->arena, entries, e) < 0)
+        return -1;
+    if (entries[n - 1].balance_after != w->balance_after)
         return err_internal(e, ERR_INTERNAL,
                             "ledger balance %" PRId64 " differs from the computed %" PRId64,
-                            balance, w->balance_after);
+                            entries[n - 1].balance_after, w->balance_after);
     return 0;
+}
+
+/* The referrer's half of the referral.  The referrer enrolled before the
+ * member, so its id is lower and locking it now keeps THE lock order
+ * (store/ledger.h: members by descending id).  A referrer that may not
+ * earn (suspended, closed) gets nothing; the referral still counts as
+ * granted. */
+static int reward_referrer(struct req *rq, struct db *db, const struct work *w, struct err *e)
+{
+    const struct rules *r = &w->snap->rules;
+    struct member_lock ref;
+    struct ledger_move move;
+    struct ledger_posting posting;
+    struct ledger_entry entry;
+    char reason[64], member[24];
+
+    if (!w->res->referral || w->res->referrer_points == 0 || w->ctx.referrer_id == 0)
+        return 0;
+    ly_assert(w->ctx.referrer_id < w->ctx.member_id);
+    if (store_member_lock(db, w->ctx.referrer_id, r->timezone, &rq->arena, &ref, e) < 0)
+        return -1;
+    if (strcmp(ref.status, "active") != 0)
+        return 0;
+    member_id_format(member, sizeof(member), w->ctx.member_id);
+    snprintf(reason, sizeof(reason), "referred %s", member);
+    move = (struct ledger_move){"referral", w->res->referrer_points, reason};
+    posting = api_posting(r, w->ctx.referrer_id, 1, &move);
+    return store_ledger_post(db, &posting, &rq->arena, &entry, e);
 }
 
 /* Counts a purchase for /metrics once its 201 has been sent (and so its
@@ -328,6 +363,10 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
                   char *result, struct err *e)
 {
     struct purchase_line_row *rows = arena_alloc(&rq->arena, sizeof(*rows) * (size_t)w->in.nitems);
+    int64_t spend_after;
+
+    if (__builtin_add_overflow(w->ctx.qualifying_spend, w->res->net_spend, &spend_after))
+        spend_after = INT64_MAX;
     struct purchase_new p = {
         .id = w->ctx.new_id,
         .member_id = w->ctx.member_id,
@@ -345,6 +384,10 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
         .tier_before = w->ctx.tier,
         .tier_after = w->tier_after,
         .tier_changed = w->tier_changed,
+        .qualifying_spend_after = spend_after,
+        .timezone = w->snap->rules.timezone,
+        .bonus_points = w->res->bonus_points,
+        .referral_granted = w->res->referral,
         .rules_version = w->snap->version,
         .coupon_code = w->has_coupon ? w->coupon.code : NULL,
         .request_hash = fingerprint,
@@ -408,7 +451,7 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
             return err_internal(e, ERR_INTERNAL, "POS id claimed but no purchase found");
         return answer_recorded(rs, w, &rec, fingerprint, e);
     }
-    if (append_ledger(rq, db, w, w->ctx.new_id, e) < 0 ||
+    if (post_ledger(rq, db, w, w->ctx.new_id, e) < 0 || reward_referrer(rq, db, w, e) < 0 ||
         (w->has_coupon && store_coupon_mark_used(db, &w->coupon, w->ctx.new_id, e) < 0)) {
         json_decref(body);
         return -1;

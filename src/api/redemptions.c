@@ -41,6 +41,7 @@
 
 #include "api/app.h"
 #include "api/handlers.h"
+#include "api/posting.h"
 #include "api/rules_cache.h"
 #include "api/secret.h"
 #include "api/validate.h"
@@ -146,11 +147,14 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     struct reward w;
     struct redemption red;
     struct ledger_entry entry;
+    struct ledger_move move;
+    struct ledger_posting posting;
+    const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
     struct db *db = api_db(rq, e);
     int64_t reward_id, live, cost, after;
     int32_t qty = (int32_t)in->quantity;
 
-    if (db == NULL || store_member_lock(db, member_id, &rq->arena, &m, e) < 0)
+    if (db == NULL || store_member_lock(db, member_id, snap->rules.timezone, &rq->arena, &m, e) < 0)
         return -1;
     if (strcmp(m.status, "active") != 0)
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", m.status);
@@ -177,16 +181,19 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     if (__builtin_mul_overflow(w.points_cost, (int64_t)qty, &cost) ||
         __builtin_sub_overflow(m.points_balance, cost, &after))
         return err_field(e, "quantity", "the cost does not fit");
-    if (after < 0)
+    if (cost > m.spendable)
         return err_set(e, ERR_INSUFFICIENT_POINTS,
-                       "the redemption costs %" PRId64 " points, the balance is %" PRId64, cost,
-                       m.points_balance);
+                       "the redemption costs %" PRId64 " points, the spendable balance is %" PRId64,
+                       cost, m.spendable);
 
     if ((w.stock >= 0 && store_reward_move_stock(db, reward_id, -(int64_t)qty, e) < 0) ||
         store_redemption_insert(db, member_id, reward_id, qty, cost, after,
-                                new_codes(&rq->arena, qty), qty, &rq->arena, &red, e) < 0 ||
-        store_ledger_append(db, member_id, "redeem", -cost, 0, red.id, NULL, &rq->arena, &entry,
-                            e) < 0)
+                                new_codes(&rq->arena, qty), qty, &rq->arena, &red, e) < 0)
+        return -1;
+    move = (struct ledger_move){"redeem", -cost, NULL};
+    posting = api_posting(&snap->rules, member_id, 1, &move);
+    posting.redemption_id = red.id;
+    if (store_ledger_post(db, &posting, &rq->arena, &entry, e) < 0)
         return -1;
     /* The member is locked, so the ledger's balance must be the one computed. */
     if (entry.balance_after != after)
@@ -288,6 +295,9 @@ int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
     struct member_lock m;
     struct reward w;
     struct ledger_entry entry;
+    struct ledger_move move;
+    struct ledger_posting posting;
+    const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
     struct db *db;
     int64_t id;
 
@@ -305,7 +315,7 @@ int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
     if (db == NULL || store_redemption_get(db, id, &rq->arena, &found, e) < 0)
         return -1;
     /* The lock order: member, reward, then the redemption itself. */
-    if (store_member_lock(db, found.member_id, &rq->arena, &m, e) < 0)
+    if (store_member_lock(db, found.member_id, snap->rules.timezone, &rq->arena, &m, e) < 0)
         return -1;
     if (strcmp(m.status, "closed") == 0)
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is closed");
@@ -314,10 +324,12 @@ int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
         return -1;
     if (strcmp(cur.status, "issued") != 0)
         return err_set(e, ERR_CONFLICT, "the redemption is already %s", cur.status);
+    move = (struct ledger_move){"redeem_cancel", cur.points_spent, NULL};
+    posting = api_posting(&snap->rules, cur.member_id, 1, &move);
+    posting.redemption_id = id;
     if (store_redemption_cancel(db, cur.member_id, id, &rq->arena, &done, e) < 0 ||
         (w.stock >= 0 && store_reward_move_stock(db, cur.reward_id, cur.quantity, e) < 0) ||
-        store_ledger_append(db, cur.member_id, "redeem_cancel", cur.points_spent, 0, id, NULL,
-                            &rq->arena, &entry, e) < 0)
+        store_ledger_post(db, &posting, &rq->arena, &entry, e) < 0)
         return -1;
     return reply_redemption(rs, 200, &done, e);
 }

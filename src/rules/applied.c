@@ -11,7 +11,8 @@
  * points alone; the coupon and the redemption are listed whenever the
  * purchase carries them.  Order: tier discount, promotions (rule-set
  * order), coupon, redemption, category multipliers (rule-set order), tier
- * multiplier, birthday multiplier.
+ * multiplier, birthday multiplier, referral (listed when the purchase grants
+ * it, even with 0 points: it is granted once).
  *
  *   rule                 kind           discount              points
  *   tier:<code>          tier_discount  its share of lines    0
@@ -21,6 +22,7 @@
  *   category:<category>  multiplier     0                     added
  *   tier:<code>          multiplier     0                     added
  *   birthday             multiplier     0                     added
+ *   referral             referral       0                     the referee's points
  *
  * "Shares" of a line's tier + promotion discount are apportioned by
  * percentage (discounts.c), so the discount entries add up to the line
@@ -29,7 +31,7 @@
 #include "core/xmalloc.h" /* ly_assert only */
 #include "internal.h"
 
-_Static_assert(ENGINE_MAX_APPLIED >= 5 + RULES_MAX_PROMOTIONS + RULES_MAX_CATEGORIES,
+_Static_assert(ENGINE_MAX_APPLIED >= 6 + RULES_MAX_PROMOTIONS + RULES_MAX_CATEGORIES,
                "every rule of a rule set must fit in `applied`");
 
 static struct engine_applied *add(struct engine_result *out, const char *prefix, const char *code,
@@ -203,4 +205,15 @@ void applied_build(const struct engine_work *w, struct engine_result *out)
     if (w->birthday && r->birthday_multiplier_x100 != 100 && lines)
         add_multiplier(out, "birthday", "", r->birthday_multiplier_x100, "in the birthday window",
                        points_added_by(w, out, MULT_BIRTHDAY, 0));
+
+    if (out->referral) {
+        a = add(out, "referral", "", "referral");
+        text_init(&t, a->detail, sizeof a->detail);
+        text_str(&t, "first purchase of ");
+        text_i64(&t, out->net_spend);
+        text_str(&t, " minor units: ");
+        text_i64(&t, out->referrer_points);
+        text_str(&t, " points to the referrer");
+        a->points = out->referee_points;
+    }
 }

@@ -160,6 +160,12 @@ static int sum_up(struct engine_work *w, struct engine_result *out, struct err *
     out->tier_before = w->tier;
     out->tier_after = tiers_for_spend(w->r, spend, w->tier);
     out->birthday_window = w->birthday;
+    /* Semantics 5: the first purchase whose net spend reaches the threshold. */
+    out->referral = w->m->referral_pending && out->net_spend >= w->r->referral_min_first_purchase;
+    if (out->referral) {
+        out->referee_points = rules_nonneg(w->r->referral_referee_points);
+        out->referrer_points = rules_nonneg(w->r->referral_referrer_points);
+    }
     return 0;
 }
 

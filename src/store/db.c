@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 
@@ -432,6 +433,23 @@ const char *db_constraint(const struct db *db)
 void db_i64_text(int64_t v, char buf[24])
 {
     snprintf(buf, 24, "%lld", (long long)v);
+}
+
+void db_array_text(struct buf *b, bool first, const char *s)
+{
+    if (!first)
+        buf_puts(b, ",");
+    if (s == NULL) {
+        buf_puts(b, "NULL");
+        return;
+    }
+    buf_puts(b, "\"");
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_append(b, "\\", 1);
+        buf_append(b, s, 1);
+    }
+    buf_puts(b, "\"");
 }
 
 int64_t db_affected(const PGresult *res)

@@ -17,11 +17,12 @@
 
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/xmalloc.h"
 
 /* An entry's columns, in the order read_entry() expects. */
 #define ENTRY_COLUMNS                                                                              \
-    "id, member_id, kind, points, balance_after, purchase_id, redemption_id, "                     \
+    "id, member_id, kind, points, balance_after, purchase_id, redemption_id, return_id, "          \
     "reason, " DB_TIMESTAMP("created_at") ", " DB_TIMESTAMP("expires_at")
 
 enum {
@@ -32,6 +33,7 @@ enum {
     COL_BALANCE_AFTER,
     COL_PURCHASE,
     COL_REDEMPTION,
+    COL_RETURN,
     COL_REASON,
     COL_CREATED_AT,
     COL_EXPIRES_AT,
@@ -58,7 +60,8 @@ static int read_entry(const PGresult *res, int row, int first, struct arena *a,
         db_get_i64(res, row, first + COL_POINTS, &out->points, e) < 0 ||
         db_get_i64(res, row, first + COL_BALANCE_AFTER, &out->balance_after, e) < 0 ||
         get_optional_i64(res, row, first + COL_PURCHASE, &out->purchase_id, e) < 0 ||
-        get_optional_i64(res, row, first + COL_REDEMPTION, &out->redemption_id, e) < 0)
+        get_optional_i64(res, row, first + COL_REDEMPTION, &out->redemption_id, e) < 0 ||
+        get_optional_i64(res, row, first + COL_RETURN, &out->return_id, e) < 0)
         return -1;
     out->kind = db_get_str(res, row, first + COL_KIND, a);
     out->reason = db_get_str(res, row, first + COL_REASON, a);
@@ -69,16 +72,23 @@ static int read_entry(const PGresult *res, int row, int first, struct arena *a,
 
 /* ------------------------------------------------------------ locking -- */
 
-static const struct db_stmt stmt_lock = {
-    "ledger_member_lock",
-    "SELECT id, status, tier, points_balance FROM members WHERE id = $1::bigint FOR UPDATE"};
+static const struct db_stmt stmt_lock = {"ledger_member_lock",
+                                         "SELECT m.id, m.status, m.tier, m.points_balance,"
+                                         " (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l"
+                                         "   WHERE l.member_id = m.id AND l.remaining > 0"
+                                         "     AND l.available_on > (now() AT TIME ZONE $2)::date)"
+                                         " FROM members m WHERE m.id = $1::bigint FOR UPDATE OF m"};
 
-int store_member_lock(struct db *db, int64_t member_id, struct arena *a, struct member_lock *out,
-                      struct err *e)
+int store_member_lock(struct db *db, int64_t member_id, const char *timezone, struct arena *a,
+                      struct member_lock *out, struct err *e)
 {
-    PGresult *res = db_exec_id(db, &stmt_lock, member_id, e);
+    char idt[24];
+    const char *params[2] = {idt, timezone};
+    PGresult *res;
     int rc = -1;
 
+    db_i64_text(member_id, idt);
+    res = db_exec(db, &stmt_lock, 2, params, e);
     if (res == NULL)
         return -1;
     if (PQntuples(res) == 0) {
@@ -87,59 +97,157 @@ int store_member_lock(struct db *db, int64_t member_id, struct arena *a, struct 
     }
     memset(out, 0, sizeof(*out));
     if (db_get_i64(res, 0, 0, &out->id, e) < 0 ||
-        db_get_i64(res, 0, 3, &out->points_balance, e) < 0)
+        db_get_i64(res, 0, 3, &out->points_balance, e) < 0 ||
+        db_get_i64(res, 0, 4, &out->pending_points, e) < 0)
         goto out;
     out->status = db_get_str(res, 0, 1, a);
     out->tier = db_get_str(res, 0, 2, a);
+    /* pending <= sum of lots <= max(balance, 0): no overflow */
+    out->spendable = out->points_balance - out->pending_points;
     rc = 0;
 out:
     PQclear(res);
     return rc;
 }
 
-/* ---------------------------------------------------------- appending -- */
+/* ------------------------------------------------------------ posting -- */
 
-/* The UPDATE is the CTE the INSERT reads from, so it runs (and locks the
- * member) before the entry's id is drawn. */
-static const struct db_stmt stmt_append = {
-    "ledger_append",
-    "WITH m AS ("
-    "  UPDATE members SET points_balance = points_balance + $2::bigint"
-    "  WHERE id = $1::bigint RETURNING points_balance)"
-    " INSERT INTO ledger_entries (member_id, kind, points, balance_after, purchase_id,"
-    "  redemption_id, reason)"
-    " SELECT $1::bigint, $3, $2::bigint, m.points_balance, $4::bigint, $5::bigint, $6 FROM m"
-    " RETURNING " ENTRY_COLUMNS};
+/*
+ * One statement, read top to bottom:
+ *   mv    the moves, numbered;
+ *   d     the lots' calendar: the local day the points were earned, the
+ *         last day they are valid, and today (both in the program zone);
+ *   m     the balance moves by the moves' sum (the member is locked already);
+ *   run   each move's balance after, in order;
+ *   ent   the entries, inserted in move order so ids follow it;
+ *   lots  each positive entry's lot: what is left of it after repaying
+ *         debt (its balance_after, when that is smaller than the entry);
+ *   ord, used  negative moves take their total out of the lots that
+ *         existed before this statement: spendable first, then soonest
+ *         expiry, then oldest; each lot gives what the running total still
+ *         needs.  Lots the statement itself writes are invisible here,
+ *         which is why negative moves must come first.
+ * Data-modifying CTEs run whether or not the final SELECT reads them.
+ */
+static const struct db_stmt stmt_post = {
+    "ledger_post",
+    "WITH mv AS ("
+    "  SELECT k.kind, k.points, k.reason, k.n"
+    "  FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS k(kind, points,"
+    "   reason, n)),"
+    " d AS ("
+    "  SELECT t.ld, (date_trunc('month', t.ld::timestamp)"
+    "          + make_interval(months => $10::int + 1) - interval '1 day')::date AS expires_on,"
+    "         (now() AT TIME ZONE $9)::date AS today"
+    "  FROM (SELECT (coalesce($8::timestamptz, now()) AT TIME ZONE $9)::date AS ld) t),"
+    " m AS ("
+    "  UPDATE members SET points_balance = points_balance + (SELECT sum(points) FROM mv)::bigint"
+    "  WHERE id = $1::bigint"
+    "  RETURNING points_balance - (SELECT sum(points) FROM mv)::bigint AS before),"
+    " run AS ("
+    "  SELECT mv.kind, mv.points, mv.reason, mv.n,"
+    "         m.before + (sum(mv.points) OVER (ORDER BY mv.n))::bigint AS after"
+    "  FROM mv, m),"
+    " ent AS ("
+    "  INSERT INTO ledger_entries (member_id, kind, points, balance_after, purchase_id,"
+    "   redemption_id, return_id, reason, expires_at)"
+    "  SELECT $1::bigint, r.kind, r.points, r.after, $5::bigint, $6::bigint, $7::bigint, r.reason,"
+    "   CASE WHEN r.points > 0 THEN (d.expires_on + 1)::timestamp AT TIME ZONE $9 END"
+    "  FROM run r, d ORDER BY r.n"
+    "  RETURNING *),"
+    " lots AS ("
+    "  INSERT INTO point_lots (member_id, entry_id, points, remaining, expires_on, available_on,"
+    "   released)"
+    "  SELECT $1::bigint, e.id, least(e.points, e.balance_after), least(e.points, e.balance_after),"
+    "   d.expires_on, a.available_on, a.available_on <= d.today"
+    "  FROM ent e CROSS JOIN d CROSS JOIN LATERAL (SELECT d.ld + CASE WHEN e.kind IN"
+    "   ('earn', 'bonus') THEN $11::int ELSE 0 END AS available_on) a"
+    "  WHERE e.points > 0 AND e.balance_after > 0),"
+    " need AS (SELECT coalesce(sum(-points), 0)::bigint AS x FROM mv WHERE points < 0),"
+    " ord AS ("
+    "  SELECT l.entry_id, l.remaining, (sum(l.remaining) OVER (ORDER BY l.available_on > d.today,"
+    "          l.expires_on, l.entry_id))::bigint AS cum"
+    "  FROM point_lots l, d WHERE l.member_id = $1::bigint AND l.remaining > 0),"
+    " used AS ("
+    "  UPDATE point_lots l SET remaining = l.remaining - least(o.remaining, n.x - (o.cum - "
+    "o.remaining))"
+    "  FROM ord o, need n"
+    "  WHERE n.x > 0 AND EXISTS (SELECT 1 FROM m) AND l.member_id = $1::bigint"
+    "   AND l.entry_id = o.entry_id AND o.cum - o.remaining < n.x)"
+    " SELECT " ENTRY_COLUMNS " FROM ent ORDER BY id"};
 
-int store_ledger_append(struct db *db, int64_t member_id, const char *kind, int64_t points,
-                        int64_t purchase_id, int64_t redemption_id, const char *reason,
-                        struct arena *a, struct ledger_entry *out, struct err *e)
+/* Writes v as a parameter, or leaves the parameter NULL when v is 0. */
+static void optional_id(int64_t v, char buf[24], const char **param)
 {
-    char mt[24], pt[24], pur[24], red[24];
-    const char *params[6] = {mt, pt, kind, NULL, NULL, reason};
+    *param = NULL;
+    if (v != 0) {
+        db_i64_text(v, buf);
+        *param = buf;
+    }
+}
+
+int store_ledger_post(struct db *db, const struct ledger_posting *p, struct arena *a,
+                      struct ledger_entry *out, struct err *e)
+{
+    char mt[24], ids[3][24], months[24], pending[24];
+    struct buf kinds, points, reasons;
+    const char *params[11];
+    bool positive = false;
     PGresult *res;
     int rc = -1;
 
-    ly_assert(points != 0 && kind != NULL);
-    db_i64_text(member_id, mt);
-    db_i64_text(points, pt);
-    if (purchase_id != 0) {
-        db_i64_text(purchase_id, pur);
-        params[3] = pur;
+    ly_assert(p->nmoves >= 1 && p->nmoves <= LEDGER_MAX_MOVES);
+    buf_init(&kinds);
+    buf_init(&points);
+    buf_init(&reasons);
+    buf_puts(&kinds, "{");
+    buf_puts(&points, "{");
+    buf_puts(&reasons, "{");
+    for (int i = 0; i < p->nmoves; i++) {
+        const struct ledger_move *mv = &p->moves[i];
+
+        ly_assert(mv->points != 0 && mv->kind != NULL);
+        ly_assert(mv->points > 0 || !positive); /* negatives first */
+        positive = positive || mv->points > 0;
+        db_array_text(&kinds, i == 0, mv->kind);
+        buf_printf(&points, i ? ",%lld" : "%lld", (long long)mv->points);
+        db_array_text(&reasons, i == 0, mv->reason);
     }
-    if (redemption_id != 0) {
-        db_i64_text(redemption_id, red);
-        params[4] = red;
-    }
-    res = db_exec(db, &stmt_append, 6, params, e);
+    buf_puts(&kinds, "}");
+    buf_puts(&points, "}");
+    buf_puts(&reasons, "}");
+    db_i64_text(p->member_id, mt);
+    db_i64_text(p->expiry_months, months);
+    db_i64_text(p->pending_days, pending);
+    params[0] = mt;
+    params[1] = kinds.data;
+    params[2] = points.data;
+    params[3] = reasons.data;
+    optional_id(p->purchase_id, ids[0], &params[4]);
+    optional_id(p->redemption_id, ids[1], &params[5]);
+    optional_id(p->return_id, ids[2], &params[6]);
+    params[7] = p->occurred_at;
+    params[8] = p->timezone;
+    params[9] = months;
+    params[10] = pending;
+    res = db_exec(db, &stmt_post, 11, params, e);
+    buf_cleanup(&kinds);
+    buf_cleanup(&points);
+    buf_cleanup(&reasons);
     if (res == NULL)
         return -1;
     if (PQntuples(res) == 0) {
         err_set(e, ERR_NOT_FOUND, "member not found");
         goto out;
     }
-    if (read_entry(res, 0, 0, a, out, e) < 0)
+    if (PQntuples(res) != p->nmoves) {
+        err_internal(e, ERR_INTERNAL, "ledger post wrote %d of %d entries", PQntuples(res),
+                     p->nmoves);
         goto out;
+    }
+    for (int i = 0; i < p->nmoves; i++)
+        if (read_entry(res, i, 0, a, &out[i], e) < 0)
+            goto out;
     rc = 0;
 out:
     PQclear(res);

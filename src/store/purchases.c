@@ -42,24 +42,12 @@ static int get_int(const PGresult *res, int row, int col, int *out, struct err *
     return 0;
 }
 
-/* Appends `s` as a quoted element of a PostgreSQL array literal. */
-static void array_text(struct buf *b, bool first, const char *s)
-{
-    buf_puts(b, first ? "\"" : ",\"");
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            buf_append(b, "\\", 1);
-        buf_append(b, s, 1);
-    }
-    buf_puts(b, "\"");
-}
-
 /* Appends a PostgreSQL text array literal of the lines' skus or categories. */
 static void text_array(struct buf *b, int n, const struct purchase_line_row *lines, bool category)
 {
     buf_puts(b, "{");
     for (int i = 0; i < n; i++)
-        array_text(b, i == 0, category ? lines[i].category : lines[i].sku);
+        db_array_text(b, i == 0, category ? lines[i].category : lines[i].sku);
     buf_puts(b, "}");
 }
 
@@ -89,7 +77,7 @@ static void i64_array(struct buf *b, int n, const struct purchase_line_row *line
 #define CONTEXT_SELECT(lock_clause, fresh, reserve_id, recorded_cols, recorded_join)               \
     "WITH m AS ("                                                                                  \
     "  SELECT id, status, tier, points_balance, enrolled_at, birthday, purchase_count,"            \
-    "         last_purchase_at, xmin::text AS row_version"                                         \
+    "         last_purchase_at, referred_by, referral_granted_at, xmin::text AS row_version"       \
     "  FROM members"                                                                               \
     "  WHERE id = coalesce($1::bigint, (SELECT id FROM members WHERE card_number = $2))"           \
     "  " lock_clause ")"                                                                           \
@@ -106,6 +94,9 @@ static void i64_array(struct buf *b, int n, const struct purchase_line_row *line
     "  extract(year FROM t.lt)::int, extract(month FROM t.lt)::int,"                               \
     "  extract(day FROM t.lt)::int, extract(hour FROM t.lt)::int,"                                 \
     "  extract(isodow FROM t.lt)::int - 1,"                                                        \
+    "  (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l WHERE l.member_id = m.id"           \
+    "    AND l.remaining > 0 AND l.available_on > (now() AT TIME ZONE $4)::date),"                 \
+    "  coalesce(m.referred_by, 0), m.referred_by IS NOT NULL AND m.referral_granted_at IS NULL,"   \
     "  " fresh ", " reserve_id ", " recorded_cols " FROM m"                                        \
     " CROSS JOIN (SELECT $3::timestamptz AT TIME ZONE $4 AS lt) t" recorded_join
 
@@ -143,6 +134,9 @@ enum {
     CTX_DAY,
     CTX_HOUR,
     CTX_WEEKDAY,
+    CTX_PENDING,
+    CTX_REFERRER,
+    CTX_REFERRAL_PENDING,
     CTX_FRESH,
     CTX_NEW_ID,
     CTX_REC_ID,
@@ -172,6 +166,8 @@ static int read_context(const PGresult *res, struct arena *a, struct purchase_co
         get_int(res, 0, CTX_DAY, &c->local_day, e) < 0 ||
         get_int(res, 0, CTX_HOUR, &c->local_hour, e) < 0 ||
         get_int(res, 0, CTX_WEEKDAY, &c->local_weekday, e) < 0 ||
+        db_get_i64(res, 0, CTX_PENDING, &c->pending_points, e) < 0 ||
+        db_get_i64(res, 0, CTX_REFERRER, &c->referrer_id, e) < 0 ||
         get_optional_i64(res, 0, CTX_NEW_ID, &c->new_id, e) < 0 ||
         get_optional_i64(res, 0, CTX_REC_ID, &c->recorded.id, e) < 0 ||
         get_optional_i64(res, 0, CTX_REC_MEMBER, &c->recorded.member_id, e) < 0)
@@ -179,6 +175,7 @@ static int read_context(const PGresult *res, struct arena *a, struct purchase_co
     c->status = db_get_str(res, 0, CTX_STATUS, a);
     c->tier = db_get_str(res, 0, CTX_TIER, a);
     c->before_enrolment = db_get_bool(res, 0, CTX_BEFORE_ENROLMENT);
+    c->referral_pending = db_get_bool(res, 0, CTX_REFERRAL_PENDING);
     c->recorded.store_id = db_get_str(res, 0, CTX_REC_STORE, a);
     c->recorded.request_hash = db_get_str(res, 0, CTX_REC_HASH, a);
     c->recorded.result = db_get_str(res, 0, CTX_REC_RESULT, a);
@@ -246,10 +243,10 @@ static const struct db_stmt stmt_insert = {
     "  INSERT INTO purchases (member_id, id, store_id, terminal_id, pos_transaction_id,"
     "   occurred_at, subtotal, discount_total, redeemed_value, total_due, points_earned,"
     "   points_redeemed, net_spend, tier_before, tier_after, rules_version, coupon_code,"
-    "   request_hash, result)"
+    "   request_hash, result, bonus_points)"
     "  SELECT $3::bigint, c.purchase_id, $1, $5, $2, $6::timestamptz, $7::bigint, $8::bigint,"
     "   $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14, $15, $16::bigint,"
-    "   $17, decode($18, 'hex'), $19"
+    "   $17, decode($18, 'hex'), $19, $30::bigint"
     "  FROM claim c RETURNING id),"
     " lines AS ("
     "  INSERT INTO purchase_lines (member_id, purchase_id, line_no, sku, category, quantity,"
@@ -265,9 +262,17 @@ static const struct db_stmt stmt_insert = {
     "  UPDATE members SET purchase_count = purchase_count + 1,"
     "   last_purchase_at = greatest(last_purchase_at, $6::timestamptz),"
     "   tier = CASE WHEN $29::boolean THEN $15 ELSE tier END,"
-    "   updated_at = CASE WHEN $29::boolean THEN now() ELSE updated_at END"
-    "  WHERE id = $3::bigint AND EXISTS (SELECT 1 FROM pur) RETURNING 1)"
-    " SELECT (SELECT count(*) FROM pur), (SELECT count(*) FROM lines), (SELECT count(*) FROM mem)"};
+    "   updated_at = CASE WHEN $29::boolean THEN now() ELSE updated_at END,"
+    "   referral_granted_at = CASE WHEN $31::boolean THEN now() ELSE referral_granted_at END"
+    "  WHERE id = $3::bigint AND EXISTS (SELECT 1 FROM pur) RETURNING 1),"
+    " hist AS ("
+    "  INSERT INTO tier_history (member_id, from_tier, to_tier, reason, purchase_id,"
+    "   qualifying_spend, effective_on)"
+    "  SELECT $3::bigint, $14, $15, 'purchase', p.id, $32::bigint,"
+    "   ($6::timestamptz AT TIME ZONE $33)::date"
+    "  FROM pur p WHERE $29::boolean RETURNING 1)"
+    " SELECT (SELECT count(*) FROM pur), (SELECT count(*) FROM lines), (SELECT count(*) FROM mem),"
+    "  (SELECT count(*) FROM hist)"};
 
 #define NARRAYS 9
 
@@ -284,8 +289,8 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     };
     char num[12][24];
     struct buf arrays[NARRAYS];
-    const char *params[29];
-    int64_t counts[3];
+    const char *params[33];
+    int64_t counts[4];
     PGresult *res;
     int rc = -1;
 
@@ -300,6 +305,8 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     db_i64_text(p->points_redeemed, num[7]);
     db_i64_text(p->net_spend, num[8]);
     db_i64_text(p->rules_version, num[9]);
+    db_i64_text(p->bonus_points, num[10]);
+    db_i64_text(p->qualifying_spend_after, num[11]);
     for (int i = 0; i < NARRAYS; i++)
         buf_init(&arrays[i]);
     text_array(&arrays[0], p->nlines, p->lines, false);
@@ -324,22 +331,28 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     for (int i = 0; i < NARRAYS; i++)
         params[19 + i] = arrays[i].data;
     params[28] = p->tier_changed ? "true" : "false";
+    params[29] = num[10];
+    params[30] = p->referral_granted ? "true" : "false";
+    params[31] = num[11];
+    params[32] = p->timezone;
 
-    res = db_exec(db, &stmt_insert, 29, params, e);
+    res = db_exec(db, &stmt_insert, 33, params, e);
     for (int i = 0; i < NARRAYS; i++)
         buf_cleanup(&arrays[i]);
     if (res == NULL)
         return -1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (db_get_i64(res, 0, i, &counts[i], e) < 0)
             goto out;
     if (counts[0] == 0) {
         rc = 0;
         goto out;
     }
-    if (counts[0] != 1 || counts[1] != p->nlines || counts[2] != 1) {
-        err_internal(e, ERR_INTERNAL, "purchase insert wrote %lld/%lld/%lld rows",
-                     (long long)counts[0], (long long)counts[1], (long long)counts[2]);
+    if (counts[0] != 1 || counts[1] != p->nlines || counts[2] != 1 ||
+        counts[3] != (p->tier_changed ? 1 : 0)) {
+        err_internal(e, ERR_INTERNAL, "purchase insert wrote %lld/%lld/%lld/%lld rows",
+                     (long long)counts[0], (long long)counts[1], (long long)counts[2],
+                     (long long)counts[3]);
         goto out;
     }
     rc = 1;
@@ -511,14 +524,27 @@ static const struct db_stmt stmt_balance = {
     "   AND occurred_at > now() - make_interval(days => $3::int + $4::int + 2)),"
     " w AS ("
     "  SELECT day, sum(net_spend) OVER (ORDER BY day"
-    "   RANGE BETWEEN CURRENT ROW AND $3::int - 1 FOLLOWING) AS spend FROM p)"
+    "   RANGE BETWEEN CURRENT ROW AND $3::int - 1 FOLLOWING) AS spend FROM p),"
+    " lots AS ("
+    "  SELECT remaining, expires_on, available_on FROM point_lots"
+    "  WHERE member_id = $1::bigint AND remaining > 0)"
     " SELECT m.id, m.points_balance, m.tier,"
     "  (SELECT coalesce(sum(net_spend), 0) FROM p"
     "    WHERE occurred_at > now() - make_interval(days => $3::int)),"
     "  to_char(date '2000-01-01' + greatest(m.today,"
     "   (SELECT max(day) FROM w WHERE spend >= m.min_spend"
-    "     AND day + $3::int - 1 >= m.today - $4::int) + $3::int + $4::int), 'YYYY-MM-DD')"
-    " FROM m"};
+    "     AND day + $3::int - 1 >= m.today - $4::int) + $3::int + $4::int), 'YYYY-MM-DD'),"
+    "  (SELECT coalesce(sum(remaining), 0) FROM lots"
+    "    WHERE available_on > date '2000-01-01' + m.today),"
+    "  (SELECT coalesce(json_agg(json_build_object('points', x.points, 'expires_at',"
+    "     " DB_TIMESTAMP(
+        "(x.expires_on + 1)::timestamp AT TIME ZONE $2") ") ORDER BY x.expires_on),"
+                                                         "     '[]')"
+                                                         "   FROM (SELECT expires_on, "
+                                                         "sum(remaining) AS points FROM lots GROUP "
+                                                         "BY expires_on"
+                                                         "         ORDER BY expires_on LIMIT 3) x)"
+                                                         " FROM m"};
 
 int store_balance_view(struct db *db, const struct balance_query *q, struct arena *a,
                        struct balance_row *out, struct err *e)
@@ -537,7 +563,7 @@ int store_balance_view(struct db *db, const struct balance_query *q, struct aren
     buf_puts(&codes, "{");
     buf_puts(&mins, "{");
     for (int i = 0; i < q->ntiers; i++) {
-        array_text(&codes, i == 0, q->tier_codes[i]);
+        db_array_text(&codes, i == 0, q->tier_codes[i]);
         buf_printf(&mins, "%s%lld", i ? "," : "", (long long)q->tier_min_spends[i]);
     }
     buf_puts(&codes, "}");
@@ -558,8 +584,11 @@ int store_balance_view(struct db *db, const struct balance_query *q, struct aren
         db_get_i64(res, 0, 1, &out->points_balance, e) < 0 ||
         db_get_i64(res, 0, 3, &out->qualifying_spend, e) < 0)
         goto out;
+    if (db_get_i64(res, 0, 5, &out->pending_points, e) < 0)
+        goto out;
     out->tier = db_get_str(res, 0, 2, a);
     out->keep_by = db_get_str(res, 0, 4, a);
+    out->expiring = db_get_str(res, 0, 6, a);
     rc = 0;
 out:
     PQclear(res);

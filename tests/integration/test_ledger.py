@@ -13,8 +13,17 @@ from harness import (DaemonTestCase, assert_problem, enroll, error_fields, make_
                      member_token, parse_time, q)
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
-ENTRY_KEYS = ["id", "kind", "points", "balance_after", "purchase_id", "redemption_id", "reason",
-              "created_at", "expires_at"]
+ENTRY_KEYS = ["id", "kind", "points", "balance_after", "purchase_id", "redemption_id",
+              "return_id", "reason", "created_at", "expires_at"]
+
+
+def expiry_of(occurred, months=12):
+    """The instant points earned at `occurred` expire (rules semantics 6): the
+    start of the month after the month `months` after the local month."""
+    local = occurred.astimezone(SHANGHAI)
+    month = local.month - 1 + months + 1
+    start = datetime.datetime(local.year + month // 12, month % 12 + 1, 1, tzinfo=SHANGHAI)
+    return start.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 BALANCE_KEYS = ["member_id", "points_balance", "pending_points", "tier", "qualifying_spend",
                 "next_tier", "keep_tier", "expiring"]
 
@@ -81,8 +90,10 @@ class LedgerTest(DaemonTestCase):
             created = parse_time(e["created_at"])
             self.assertLess(abs((created - datetime.datetime.now(datetime.timezone.utc))
                                 .total_seconds()), 120)
-            self.assertEqual((e["redemption_id"], e["reason"], e["expires_at"]),
+            self.assertEqual((e["redemption_id"], e["return_id"], e["reason"]),
                              (None, None, None))
+            self.assertEqual(e["expires_at"],
+                             expiry_of(created) if e["points"] > 0 else None)
         self.assertEqual(p2["balance_after"], 696)
         self.assertEqual(sum(e["points"] for e in items), 696)
         self.assertEqual(self.req("GET", "/v1/members/" + q(m["id"])).json()["points_balance"],
