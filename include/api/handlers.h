@@ -62,6 +62,7 @@ int api_member_purchases_list(struct req *rq, struct resp *rs, struct err *e);
 
 /* balance.c */
 int api_members_balance(struct req *rq, struct resp *rs, struct err *e);
+int api_member_tier_history(struct req *rq, struct resp *rs, struct err *e);
 int api_members_ledger(struct req *rq, struct resp *rs, struct err *e);
 int api_me_balance(struct req *rq, struct resp *rs, struct err *e);
 int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);

@@ -53,6 +53,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/members/{id}/purchases", api_member_purchases_list, STAFF, 0},
     {HTTP_GET, "/v1/members/{id}/balance", api_members_balance, STAFF, 0},
     {HTTP_GET, "/v1/members/{id}/ledger", api_members_ledger, STAFF, 0},
+    {HTTP_GET, "/v1/members/{id}/tier-history", api_member_tier_history, ADMIN_APP, 0},
     {HTTP_GET, "/v1/me/balance", api_me_balance, ROLE_MEMBER, 0},
     {HTTP_GET, "/v1/me/ledger", api_me_ledger, ROLE_MEMBER, 0},
 

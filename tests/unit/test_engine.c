@@ -1090,6 +1090,53 @@ static void test_deterministic(void)
     CHECK(memcmp(&first, &OUT, sizeof OUT) == 0);
 }
 
+/* Semantics 5: the referral fires on the first purchase whose net spend
+ * (after discounts, not counting excluded lines) reaches the threshold,
+ * and only while it is pending; its points are not part of points_earned. */
+static void test_referral(void)
+{
+    rules_base();
+    exclude("tobacco");
+    R.referral_referrer_points = 300;
+    R.referral_referee_points = 200;
+    R.referral_min_first_purchase = 5000;
+
+    lines_reset();
+    line("dry", 1, 4999);
+    line("tobacco", 1, 100000);
+    struct engine_member m = member("basic");
+    m.referral_pending = true;
+    struct engine_purchase p = purchase();
+    CHECK_EQ_I64(compute(&m, &p), 0);
+    CHECK(!OUT.referral);
+    CHECK_EQ_I64(OUT.referee_points + OUT.referrer_points, 0);
+    CHECK_EQ_I64(OUT.napplied, 0);
+
+    lines_reset();
+    line("dry", 1, 5000);
+    p = purchase();
+    CHECK_EQ_I64(compute(&m, &p), 0);
+    CHECK(OUT.referral);
+    CHECK_EQ_I64(OUT.referee_points, 200);
+    CHECK_EQ_I64(OUT.referrer_points, 300);
+    CHECK_EQ_I64(OUT.points_earned, 50);
+    CHECK_EQ_I64(OUT.napplied, 1);
+    CHECK_STREQ(OUT.applied[0].rule, "referral");
+    CHECK_STREQ(OUT.applied[0].kind, "referral");
+    CHECK_EQ_I64(OUT.applied[0].points, 200);
+
+    m.referral_pending = false;
+    CHECK_EQ_I64(compute(&m, &p), 0);
+    CHECK(!OUT.referral);
+
+    /* Silver's 2 % discount takes 5000 below the threshold. */
+    m = member("silver");
+    m.referral_pending = true;
+    CHECK_EQ_I64(compute(&m, &p), 0);
+    CHECK_EQ_I64(OUT.net_spend, 4900);
+    CHECK(!OUT.referral);
+}
+
 int main(void)
 {
     test_basic();
@@ -1110,5 +1157,6 @@ int main(void)
     test_points_remainders();
     test_limits_and_overflow();
     test_deterministic();
+    test_referral();
     return check_report();
 }
