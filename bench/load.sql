@@ -1,9 +1,10 @@
 -- load.sql - bulk-loads the benchmark's members with set-based SQL, in one
 -- transaction: :members members (psql -v members=N), each with an opening
 -- balance of :points points (psql -v points=P) that is written as a ledger
--- entry, so the ledger invariant (entries sum to the balance, the last
--- entry's balance_after equals it) holds from the start and `loyaltyd check`
--- passes.
+-- entry with its lot (spendable, expiring in a year), so the ledger and lot
+-- invariants (entries sum to the balance, the last entry's balance_after
+-- equals it, unspent lots sum to it) hold from the start and `loyaltyd
+-- check` passes.
 --
 -- Meant for a fresh database (run.sh creates one per run), so the members
 -- get the ids 1..N.  Card numbers, phones, e-mails and referral codes are
@@ -36,10 +37,19 @@ SELECT id, 'adjust', points_balance, points_balance, 'benchmark opening balance'
 FROM members
 WHERE card_number LIKE '9%' AND points_balance <> 0;
 
+INSERT INTO point_lots (member_id, entry_id, points, remaining, expires_on, available_on, released)
+SELECT l.member_id, l.id, l.points, l.points,
+       (date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') + interval '13 months'
+        - interval '1 day')::date,
+       (now() AT TIME ZONE 'Asia/Shanghai')::date - 1, true
+FROM ledger_entries l
+WHERE l.kind = 'adjust' AND l.reason = 'benchmark opening balance' AND l.points > 0;
+
 COMMIT;
 
 VACUUM (ANALYZE) members;
 VACUUM (ANALYZE) ledger_entries;
+VACUUM (ANALYZE) point_lots;
 CHECKPOINT;
 
 SELECT min(id) AS member_min, max(id) AS member_max, count(*) AS members

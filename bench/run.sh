@@ -355,10 +355,12 @@ pgbench_run() { # SCRIPT CLIENTS OUTFILE [pgbench options...]
 # purchase.lua (its arrays, and the response stored with the purchase: the
 # one the daemon gave for the same basket).
 pgbench_vars=(-D tz=Asia/Shanghai -D window=365 -D grace=30 -D tiers='{basic,silver,gold}'
-  -D mins='{0,200000,1000000}' -D kind_earn=earn -D kind_redeem=redeem)
+  -D mins='{0,200000,1000000}' -D expiry_months=12 -D pending_days=0
+  -D kinds_redeem='{redeem}' -D spend_moves='{-100}')
 if [[ ,$endpoints, == *,purchase,* ]]; then
   pgbench_vars+=(-D store=S001 -D terminal=T01 -D occurred_at="$(date -u '+%Y-%m-%d %H:%M:%S+00')"
-    -D tier=basic -D tier_after=basic -D tier_changed=f
+    -D tier=basic -D tier_after=basic -D tier_changed=f -D bonus_points=0 -D referral_granted=f
+    -D spend_after=8179 -D kinds_earn='{earn}' -D earn_points='{106}'
     -D skus='{A1,B7,C3}' -D categories='{fresh,grocery,household}' -D quantities='{2,1,3}'
     -D unit_prices='{1250,3999,560}' -D amounts='{2500,3999,1680}' -D discounts='{0,0,0}'
     -D redeemed_shares='{0,0,0}' -D net_spends='{2500,3999,1680}' -D line_points='{50,40,16}'

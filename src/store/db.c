@@ -8,6 +8,11 @@
  * attempt per RECONNECT_BACKOFF_US per connection, so an outage costs each
  * request one quick failure, never a hang).
  *
+ * BEGIN costs no round trip of its own: db_begin only marks the
+ * transaction open, and the transaction's first statement is sent in
+ * libpq's pipeline mode right behind the BEGIN, both answered at once.  A
+ * transaction that runs no statement sends nothing at all.
+ *
  * Must not contain query text beyond transaction control: SQL lives with the
  * store module that uses it.
  */
@@ -31,6 +36,7 @@
 struct db {
     PGconn *conn;
     bool in_tx;
+    bool begin_pending; /* in_tx, and BEGIN not sent yet */
     bool broken;
     uint64_t last_connect_us;
     int nprepared;
@@ -159,6 +165,7 @@ static int ensure_connected(struct db *db, struct err *e)
     }
     db->nprepared = 0;
     db->in_tx = false;
+    db->begin_pending = false;
     db->broken = false;
     db->conn = db_connect(pool.url, e);
     if (db->conn == NULL)
@@ -207,6 +214,7 @@ void db_release(struct db *db)
             db_rollback(db);
     }
     db->in_tx = false;
+    db->begin_pending = false;
     atomic_fetch_sub_explicit(&pool.in_use, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool.lock);
     pool.free_list[pool.nfree++] = db;
@@ -249,22 +257,99 @@ static void map_failure(struct db *db, const PGresult *res, const char *what, st
     }
 }
 
+static int prepare(struct db *db, const struct db_stmt *st, struct err *e)
+{
+    PGresult *res;
+
+    if (is_prepared(db, st))
+        return 0;
+    ly_assert(db->nprepared < MAX_PREPARED);
+    res = PQprepare(db->conn, st->name, st->sql, 0, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        map_failure(db, res, st->name, e);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    db->prepared[db->nprepared++] = st;
+    return 0;
+}
+
+static const struct db_stmt stmt_begin = {"tx_begin", "BEGIN"};
+
+/*
+ * BEGIN and the transaction's first statement in one round trip: a
+ * pipeline of the two and a Sync.  Returns the statement's result, or NULL
+ * with `e` set from the first failure (BEGIN's, or the statement's).
+ */
+static PGresult *exec_with_begin(struct db *db, const struct db_stmt *st, int n,
+                                 const char *const *params, struct err *e)
+{
+    PGresult *out = NULL, *res;
+    bool failed = false, synced = false;
+
+    if (PQenterPipelineMode(db->conn) != 1 ||
+        !PQsendQueryPrepared(db->conn, stmt_begin.name, 0, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(db->conn, st->name, n, params, NULL, NULL, 0) ||
+        PQpipelineSync(db->conn) != 1) {
+        map_failure(db, NULL, st->name, e);
+        db->broken = true;
+        return NULL;
+    }
+    /* BEGIN's result, NULL, the statement's result, NULL, the Sync. */
+    for (int query = 0; query < 2 && !synced; query++) {
+        while ((res = PQgetResult(db->conn)) != NULL) {
+            ExecStatusType status = PQresultStatus(res);
+
+            if (status == PGRES_PIPELINE_SYNC) {
+                synced = true;
+                PQclear(res);
+                break;
+            }
+            if (!failed && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+                failed = true;
+                map_failure(db, status == PGRES_PIPELINE_ABORTED ? NULL : res,
+                            query == 0 ? stmt_begin.name : st->name, e);
+            }
+            if (query == 1 && !failed && out == NULL)
+                out = res;
+            else
+                PQclear(res);
+        }
+        if (PQstatus(db->conn) != CONNECTION_OK)
+            break;
+    }
+    while (!synced && PQstatus(db->conn) == CONNECTION_OK &&
+           (res = PQgetResult(db->conn)) != NULL) {
+        synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+    }
+    if (PQstatus(db->conn) != CONNECTION_OK || PQexitPipelineMode(db->conn) != 1) {
+        if (!failed)
+            map_failure(db, NULL, st->name, e);
+        db->broken = true;
+        failed = true;
+    }
+    if (failed) {
+        PQclear(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PGresult *exec_once(struct db *db, const struct db_stmt *st, int n,
                            const char *const *params, struct err *e)
 {
     PGresult *res;
     ExecStatusType status;
 
-    if (!is_prepared(db, st)) {
-        ly_assert(db->nprepared < MAX_PREPARED);
-        res = PQprepare(db->conn, st->name, st->sql, 0, NULL);
-        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-            map_failure(db, res, st->name, e);
-            PQclear(res);
+    if (prepare(db, st, e) < 0)
+        return NULL;
+    if (db->begin_pending) {
+        if (prepare(db, &stmt_begin, e) < 0)
             return NULL;
-        }
-        PQclear(res);
-        db->prepared[db->nprepared++] = st;
+        db->begin_pending = false;
+        return exec_with_begin(db, st, n, params, e);
     }
     res = PQexecPrepared(db->conn, st->name, n, params, NULL, NULL, 0);
     status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -280,24 +365,29 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
 {
     PGresult *res;
     struct err first;
+    bool fresh_tx;
 
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
     if (ensure_connected(db, e) < 0)
         return NULL;
     err_clear(&first);
+    fresh_tx = db->begin_pending;
     res = exec_once(db, st, n, params, &first);
     if (res != NULL)
         return res;
     /*
      * A connection that died while idle (a database restart) fails on its
-     * first statement; outside a transaction nothing was done, so reconnect
-     * once and retry rather than fail a request the database could serve.
+     * first statement; outside a transaction, or at a transaction's first
+     * statement, nothing was done, so reconnect once and retry rather than
+     * fail a request the database could serve.
      */
-    if (db->broken && !db->in_tx) {
+    if (db->broken && (!db->in_tx || fresh_tx)) {
         db->last_connect_us = 0;
         if (ensure_connected(db, e) < 0)
             return NULL;
+        db->in_tx = fresh_tx;
+        db->begin_pending = fresh_tx;
         return exec_once(db, st, n, params, e);
     }
     *e = first;
@@ -368,7 +458,6 @@ PGresult *db_exec_owned_page(struct db *db, const struct db_stmt *st, int64_t ow
     return res;
 }
 
-static const struct db_stmt stmt_begin = {"tx_begin", "BEGIN"};
 static const struct db_stmt stmt_commit = {"tx_commit", "COMMIT"};
 static const struct db_stmt stmt_savepoint = {"tx_savepoint", "SAVEPOINT req"};
 static const struct db_stmt stmt_rollback_sp = {"tx_rollback_sp", "ROLLBACK TO SAVEPOINT req"};
@@ -376,28 +465,33 @@ static const struct db_stmt stmt_rollback_sp = {"tx_rollback_sp", "ROLLBACK TO S
 int db_begin(struct db *db, struct err *e)
 {
     ly_assert(!db->in_tx);
-    if (db_run(db, &stmt_begin, 0, NULL, e) < 0)
+    if (ensure_connected(db, e) < 0)
         return -1;
     db->in_tx = true;
+    db->begin_pending = true;
     return 0;
 }
 
 int db_commit(struct db *db, struct err *e)
 {
-    int rc;
+    int rc = 0;
 
     ly_assert(db->in_tx);
-    rc = db_run(db, &stmt_commit, 0, NULL, e);
+    if (!db->begin_pending)
+        rc = db_run(db, &stmt_commit, 0, NULL, e);
     db->in_tx = false;
+    db->begin_pending = false;
     return rc;
 }
 
 void db_rollback(struct db *db)
 {
     PGresult *res;
+    bool sent = !db->begin_pending; /* else the server never saw the BEGIN */
 
     db->in_tx = false;
-    if (db->conn == NULL || db->broken)
+    db->begin_pending = false;
+    if (db->conn == NULL || db->broken || !sent)
         return;
     res = PQexec(db->conn, "ROLLBACK");
     if (PQstatus(db->conn) != CONNECTION_OK)
