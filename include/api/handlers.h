@@ -60,6 +60,9 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e);
 int api_purchases_get(struct req *rq, struct resp *rs, struct err *e);
 int api_member_purchases_list(struct req *rq, struct resp *rs, struct err *e);
 
+/* returns.c */
+int api_returns_create(struct req *rq, struct resp *rs, struct err *e);
+
 /* balance.c */
 int api_members_balance(struct req *rq, struct resp *rs, struct err *e);
 int api_member_tier_history(struct req *rq, struct resp *rs, struct err *e);

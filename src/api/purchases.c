@@ -137,8 +137,10 @@ static int check_state(const struct work *w, struct err *e)
         return err_field(e, "occurred_at", "is more than a day before the member enrolled");
     if (strcmp(w->ctx.status, "active") != 0)
         return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", w->ctx.status);
-    /* pending <= lots <= max(balance, 0): no overflow */
-    if (w->in.redeem_points > w->ctx.points_balance - w->ctx.pending_points)
+    /* pending <= lots <= max(balance, 0): no overflow.  A member in debt
+     * (after a return) still buys and earns; it only cannot redeem. */
+    if (w->in.redeem_points > 0 &&
+        w->in.redeem_points > w->ctx.points_balance - w->ctx.pending_points)
         return err_set(e, ERR_INSUFFICIENT_POINTS,
                        "redeem_points %" PRId64 " is more than the spendable balance of %" PRId64,
                        w->in.redeem_points, w->ctx.points_balance - w->ctx.pending_points);

@@ -50,6 +50,7 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/purchases/quote", api_purchases_quote, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
     {HTTP_POST, "/v1/purchases", api_purchases_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
     {HTTP_GET, "/v1/purchases/{id}", api_purchases_get, ROLE_ADMIN | ROLE_POS, 0},
+    {HTTP_POST, "/v1/purchases/{id}/returns", api_returns_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
     {HTTP_GET, "/v1/members/{id}/purchases", api_member_purchases_list, STAFF, 0},
     {HTTP_GET, "/v1/members/{id}/balance", api_members_balance, STAFF, 0},
     {HTTP_GET, "/v1/members/{id}/ledger", api_members_ledger, STAFF, 0},
