@@ -16,6 +16,7 @@
 #include "api/app.h"
 #include "api/auth.h"
 #include "api/cli_keys.h"
+#include "api/daily.h"
 #include "api/health.h"
 #include "api/housekeeping.h"
 #include "api/rules_cache.h"
@@ -119,6 +120,8 @@ static int serve(const struct cfg *c)
         return 1;
     }
     housekeeping_start();
+    if (!c->no_daily_job)
+        daily_scheduler_start();
     snprintf(fields, sizeof(fields),
              "\"msg\":\"listening\",\"url\":\"http://%s:%d\",\"threads\":%d,\"pool\":%d",
              c->listen_host, http_server_port(srv), c->threads, c->pool_size);
@@ -132,6 +135,7 @@ static int serve(const struct cfg *c)
     /* Requests that wait for a read finish before the reader stops. */
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
     reader_stop();
+    daily_scheduler_stop();
     housekeeping_stop();
     rules_cache_cleanup();
     auth_cleanup();

@@ -70,4 +70,7 @@ int api_members_ledger(struct req *rq, struct resp *rs, struct err *e);
 int api_me_balance(struct req *rq, struct resp *rs, struct err *e);
 int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);
 
+/* jobs.c */
+int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

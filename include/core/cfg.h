@@ -28,6 +28,7 @@ struct cfg {
     const char *admin_key; /* borrowed; NULL when unset */
     const char *sql_dir;   /* borrowed; directory of NNNN_*.sql migrations */
     bool no_migrate;
+    bool no_daily_job; /* the scheduler of the daily job stays off */
     /* keys create */
     const char *key_role;
     const char *key_name;

@@ -45,6 +45,17 @@ struct db *db_acquire(struct err *e);
 void db_release(struct db *db);
 
 /*
+ * A connection of its own, outside the pool, for long background work (the
+ * daily job) that must neither wait for a request's connection nor hold
+ * one for a minute.  Opened lazily by its first statement, like the pool's.
+ * Returns a new struct db: db_close_own() it.  Thread-safety: one thread at
+ * a time, as any struct db.
+ */
+struct db *db_open_own(void);
+/* Rolls back any open transaction and closes; NULL is fine. */
+void db_close_own(struct db *db);
+
+/*
  * Opens a connection outside the pool (for the CLI commands and the
  * listener).  Returns a new PGconn (PQfinish it) or NULL with ERR_UNAVAILABLE.
  */

@@ -59,6 +59,8 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/me/ledger", api_me_ledger, ROLE_MEMBER, 0},
 
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
+
+    {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

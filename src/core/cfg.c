@@ -36,6 +36,8 @@ static const char usage[] =
     "  --admin-key KEY      an admin API key to make sure exists at start [LOYALTY_ADMIN_KEY]\n"
     "  --sql-dir DIR        migrations directory                    [LOYALTY_SQL_DIR]\n"
     "  --no-migrate         do not apply pending migrations at start\n"
+    "  --no-daily-job       do not run the daily job by itself (after local midnight and\n"
+    "                       at start, catching up missed dates)  [LOYALTY_DAILY_JOB=off]\n"
     "  --help               this text\n";
 
 const char *cfg_usage(void)
@@ -104,6 +106,10 @@ static int apply(struct cfg *c, const char *flag, const char *val, const char *s
         c->admin_key = val;
     } else if (0 == strcmp(flag, "sql-dir")) {
         c->sql_dir = val;
+    } else if (0 == strcmp(flag, "daily-job")) {
+        if (0 != strcmp(val, "on") && 0 != strcmp(val, "off"))
+            return err_set(e, ERR_VALIDATION, "%s must be on or off", source);
+        c->no_daily_job = 0 == strcmp(val, "off");
     } else if (0 == strcmp(flag, "role")) {
         c->key_role = val;
     } else if (0 == strcmp(flag, "name")) {
@@ -124,6 +130,7 @@ static const struct {
     {"LOYALTY_THREADS", "threads"},       {"LOYALTY_POOL_SIZE", "pool-size"},
     {"LOYALTY_BODY_LIMIT", "body-limit"}, {"LOYALTY_LOG_LEVEL", "log-level"},
     {"LOYALTY_ADMIN_KEY", "admin-key"},   {"LOYALTY_SQL_DIR", "sql-dir"},
+    {"LOYALTY_DAILY_JOB", "daily-job"},
 };
 
 int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncores, struct err *e)
@@ -180,6 +187,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncore
         }
         if (0 == strcmp(arg, "--no-migrate")) {
             c->no_migrate = true;
+            continue;
+        }
+        if (0 == strcmp(arg, "--no-daily-job")) {
+            c->no_daily_job = true;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0)

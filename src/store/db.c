@@ -222,6 +222,23 @@ void db_release(struct db *db)
     pthread_mutex_unlock(&pool.lock);
 }
 
+struct db *db_open_own(void)
+{
+    return xcalloc(1, sizeof(struct db));
+}
+
+void db_close_own(struct db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->conn != NULL) {
+        if (!db->broken && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+            db_rollback(db);
+        PQfinish(db->conn);
+    }
+    free(db);
+}
+
 static bool is_prepared(const struct db *db, const struct db_stmt *st)
 {
     for (int i = 0; i < db->nprepared; i++)

@@ -346,6 +346,7 @@ class Daemon:
             "DATABASE_URL": self.dburl,
             "LOYALTY_ADMIN_KEY": self.admin_key,
             "LOYALTY_LOG_LEVEL": "info",
+            "LOYALTY_DAILY_JOB": "off",  # its start-up run would write into every test's database
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })

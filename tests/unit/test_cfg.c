@@ -40,6 +40,27 @@ static void test_defaults(void)
     CHECK_EQ_I64(c.log_level, LOG_INFO);
     CHECK(c.database_url == NULL);
     CHECK(!c.no_migrate);
+    CHECK(!c.no_daily_job);
+}
+
+static void test_daily_job_switch(void)
+{
+    struct cfg c;
+    struct err e;
+    const char *off[] = {"LOYALTY_DAILY_JOB", "off", NULL};
+    const char *on[] = {"LOYALTY_DAILY_JOB", "on", NULL};
+    const char *bad[] = {"LOYALTY_DAILY_JOB", "no", NULL};
+    const char *argv[] = {"loyaltyd"};
+    const char *flag[] = {"loyaltyd", "--no-daily-job"};
+
+    CHECK_EQ_I64(parse(&c, off, 1, argv, &e), 0);
+    CHECK(c.no_daily_job);
+    CHECK_EQ_I64(parse(&c, on, 1, argv, &e), 0);
+    CHECK(!c.no_daily_job);
+    CHECK_EQ_I64(parse(&c, on, 2, flag, &e), 0);
+    CHECK(c.no_daily_job);
+    CHECK_EQ_I64(parse(&c, bad, 1, argv, &e), -1);
+    CHECK(strstr(e.detail, "LOYALTY_DAILY_JOB") != NULL);
 }
 
 static void test_env_and_flags(void)
@@ -146,6 +167,8 @@ static void test_usage_lists_everything(void)
         "LOYALTY_ADMIN_KEY",
         "LOYALTY_SQL_DIR",
         "--no-migrate",
+        "LOYALTY_DAILY_JOB",
+        "--no-daily-job",
         "migrate",
         "check",
         "keys create",
@@ -160,6 +183,7 @@ int main(void)
     test_defaults();
     test_env_and_flags();
     test_pool_follows_threads();
+    test_daily_job_switch();
     test_commands();
     test_rejects();
     test_usage_lists_everything();

@@ -1,0 +1,110 @@
+/*
+ * daily_job.c - one run of the daily job: the rule set turned into the
+ * job's parameters, the members cut into batches of ids, one store call per
+ * batch, the run recorded and logged.
+ *
+ * Must not contain SQL, loop over single members (each batch is set-based
+ * in src/store/jobs.c) or decide which date is due (the scheduler and the
+ * HTTP handler do).
+ */
+#include "api/daily_job.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/db.h"
+
+/* Members per batch transaction: big enough that a million members take a
+ * few dozen round trips, small enough that a batch holds its row locks for
+ * a moment only. */
+#define BATCH_IDS 50000
+
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool cancelled;
+
+void daily_job_cancel(void)
+{
+    atomic_store(&cancelled, true);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void log_run(const char *date, const struct daily_job_counts *c, int batches,
+                    const struct timespec *t0)
+{
+    char fields[320];
+
+    snprintf(fields, sizeof(fields),
+             "\"msg\":\"daily job done\",\"date\":\"%s\",\"birthday_gifts\":%lld,"
+             "\"released\":%lld,\"expired_points\":%lld,\"downgrades\":%lld,\"batches\":%d,"
+             "\"seconds\":%.3f",
+             date, (long long)c->birthday_gifts, (long long)c->released,
+             (long long)c->expired_points, (long long)c->downgrades, batches, seconds_since(t0));
+    log_fields(LOG_INFO, fields);
+}
+
+/* The batches and the record, on `db`. */
+static int run_on(struct db *db, const struct daily_job_params *p, struct daily_job_counts *out,
+                  int *batches, struct err *e)
+{
+    int64_t min_id, max_id;
+
+    if (store_daily_member_range(db, &min_id, &max_id, e) < 0)
+        return -1;
+    for (int64_t lo = min_id - 1; max_id > 0 && lo < max_id;) {
+        int64_t hi = max_id - lo > BATCH_IDS ? lo + BATCH_IDS : max_id;
+
+        if (atomic_load(&cancelled))
+            return err_internal(e, ERR_UNAVAILABLE, "daily job %s stopped: shutting down", p->date);
+        if (store_daily_batch(db, p, lo, hi, out, e) < 0)
+            return -1;
+        (*batches)++;
+        lo = hi;
+    }
+    return store_daily_record(db, p->date, out, e);
+}
+
+int daily_job_run(const struct rules *r, const char *date, struct daily_job_counts *out,
+                  struct err *e)
+{
+    const char *codes[RULES_MAX_TIERS];
+    int64_t mins[RULES_MAX_TIERS];
+    struct daily_job_params p = {date,
+                                 r->timezone,
+                                 r->birthday_bonus_points,
+                                 r->expiry_months,
+                                 r->tier_window_days,
+                                 r->tier_downgrade_grace_days,
+                                 r->ntiers,
+                                 codes,
+                                 mins};
+    struct timespec t0;
+    struct db *db;
+    int batches = 0, rc;
+
+    ly_assert(r->ntiers >= 1 && r->ntiers <= RULES_MAX_TIERS);
+    for (int i = 0; i < r->ntiers; i++) {
+        codes[i] = r->tiers[i].code;
+        mins[i] = r->tiers[i].min_spend;
+    }
+    *out = (struct daily_job_counts){0, 0, 0, 0};
+    pthread_mutex_lock(&run_lock);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    db = db_open_own();
+    rc = run_on(db, &p, out, &batches, e);
+    db_close_own(db);
+    pthread_mutex_unlock(&run_lock);
+    if (rc == 0)
+        log_run(date, out, batches, &t0);
+    return rc;
+}
