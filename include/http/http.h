@@ -95,6 +95,12 @@ struct req {
     void (*on_commit)(struct req *rq, void *arg);
     void *on_commit_arg;
     int status; /* the status queued, for the access log */
+    /* Set by req_suspend: the request waits for something (a read sent to
+     * the reader), and `resume` builds its response once req_resume has
+     * been called.  `resume_arg` is borrowed. */
+    bool suspended;
+    int (*resume)(struct req *rq, struct resp *rs, struct err *e, void *arg);
+    void *resume_arg;
 };
 
 struct resp {
@@ -125,6 +131,16 @@ void resp_json(struct resp *rs, int status, json_t *body);
 void resp_empty(struct resp *rs, int status);
 /* A non-JSON body; steals `data`, a malloc'd buffer of `len` bytes. */
 void resp_raw(struct resp *rs, int status, const char *content_type, char *data, size_t len);
+
+/* --- asynchronous handlers ----------------------------------------------
+ * A handler that must wait calls req_suspend() and returns 0 without a
+ * response; it must do so before it starts the wait, so that the wait's
+ * end cannot come first.  The waiter calls req_resume() exactly once, from
+ * any thread; the server then calls `resume` on one of its workers, and
+ * what that returns is answered as a handler's return would be. */
+void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, struct err *, void *),
+                 void *arg);
+void req_resume(struct req *rq);
 
 /* Microseconds on the monotonic clock. */
 uint64_t http_now_us(void);

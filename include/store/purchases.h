@@ -16,10 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "core/arena.h"
 #include "core/err.h"
 
 struct db;
+struct reader_job;
 
 /* What the context of a purchase (or a quote) is looked up by.  Borrowed. */
 struct purchase_context_query {
@@ -189,9 +192,14 @@ struct balance_row {
     const char *expiring;
 };
 
-/* The balance view in one statement, no transaction needed.  -1 with
- * ERR_NOT_FOUND ("member not found"). */
-int store_balance_view(struct db *db, const struct balance_query *q, struct arena *a,
-                       struct balance_row *out, struct err *e);
+/*
+ * The balance view is one statement outside any transaction, run by the
+ * asynchronous reader (store/reader.h): store_balance_view_job fills the
+ * job's statement and parameters (copies in `a`; the caller sets done and
+ * arg), and store_balance_view_read reads the result it delivers (taking
+ * ownership of `res`): -1 with ERR_NOT_FOUND ("member not found").
+ */
+void store_balance_view_job(const struct balance_query *q, struct arena *a, struct reader_job *job);
+int store_balance_view_read(PGresult *res, struct arena *a, struct balance_row *out, struct err *e);
 
 #endif

@@ -4,9 +4,11 @@
  * /v1/me/ledger).
  *
  * The balance view is the app's hot read: one prepared statement outside
- * any transaction, the tier ladder from the request's rules snapshot, and
- * nothing computed twice (the SQL sums the spend once; the ladder steps
- * are plain arithmetic here).
+ * any transaction, sent to the asynchronous reader (store/reader.h) while
+ * the request is suspended, so no worker sleeps on the database; the tier
+ * ladder comes from the request's rules snapshot, and nothing is computed
+ * twice (the SQL sums the spend once; the ladder steps are plain
+ * arithmetic here).
  *
  * Reading of the contract's keep_tier (also in openapi.yaml): spend_needed
  * is the current tier's min_spend less the qualifying spend (0 when it is
@@ -29,6 +31,7 @@
 #include "api/validate.h"
 #include "store/ledger.h"
 #include "store/purchases.h"
+#include "store/reader.h"
 
 static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
 {
@@ -44,28 +47,57 @@ static int64_t spend_needed(int64_t min_spend, int64_t spend)
 
 /* ------------------------------------------------------------ balance -- */
 
-static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct err *e)
+/* A balance read in flight: lives in the request arena. */
+struct balance_wait {
+    struct req *rq;
+    const struct rules *rules; /* the snapshot the request holds */
+    struct reader_job job;
+    PGresult *res; /* owned until read */
+    struct err err;
+    bool failed;
+};
+
+/* On the reader's thread: hand the result over and wake the request. */
+static void balance_ready(void *arg, PGresult *res, const struct err *e)
 {
-    const struct rules *r = &rules_cache_hold(&rq->arena)->rules;
-    const char *codes[RULES_MAX_TIERS];
-    int64_t mins[RULES_MAX_TIERS];
+    struct balance_wait *w = arg;
+
+    w->res = res;
+    w->failed = e != NULL;
+    if (e != NULL)
+        w->err = *e;
+    req_resume(w->rq);
+}
+
+/* Frees a result the request never read (its client went away). */
+static void balance_cleanup(void *arg)
+{
+    struct balance_wait *w = arg;
+
+    if (w->res != NULL)
+        PQclear(w->res);
+    w->res = NULL;
+}
+
+/* On a worker again: the view from the row. */
+static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *arg)
+{
+    struct balance_wait *w = arg;
+    const struct rules *r = w->rules;
     int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
-    struct balance_query q = {
-        member_id, r->timezone, r->tier_window_days, r->tier_downgrade_grace_days, ntiers,
-        codes,     mins};
     struct balance_row row;
     json_t *next = NULL, *keep = NULL, *expiring, *body;
     json_error_t jerr;
     char id[24];
-    struct db *db;
+    PGresult *res = w->res;
     int tier;
 
-    for (int i = 0; i < ntiers; i++) {
-        codes[i] = r->tiers[i].code;
-        mins[i] = r->tiers[i].min_spend;
+    w->res = NULL;
+    if (w->failed) {
+        *e = w->err;
+        return -1;
     }
-    db = api_db(rq, e);
-    if (db == NULL || store_balance_view(db, &q, &rq->arena, &row, e) < 0)
+    if (store_balance_view_read(res, &rq->arena, &row, e) < 0)
         return -1;
     /* A tier the rule set no longer knows counts as the lowest, as the
      * rules engine counts it. */
@@ -100,18 +132,50 @@ static int balance_of(struct req *rq, struct resp *rs, int64_t member_id, struct
     return 0;
 }
 
+/* Sends the read to the reader and suspends the request until it is in:
+ * the worker goes on serving other connections meanwhile. */
+static int balance_of(struct req *rq, int64_t member_id)
+{
+    struct balance_wait *w = arena_alloc(&rq->arena, sizeof(*w));
+    const struct rules *r = &rules_cache_hold(&rq->arena)->rules;
+    int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
+    const char *codes[RULES_MAX_TIERS];
+    int64_t mins[RULES_MAX_TIERS];
+    struct balance_query q = {
+        member_id, r->timezone, r->tier_window_days, r->tier_downgrade_grace_days, ntiers,
+        codes,     mins};
+
+    memset(w, 0, sizeof(*w));
+    w->rq = rq;
+    w->rules = r;
+    for (int i = 0; i < ntiers; i++) {
+        codes[i] = r->tiers[i].code;
+        mins[i] = r->tiers[i].min_spend;
+    }
+    store_balance_view_job(&q, &rq->arena, &w->job);
+    w->job.done = balance_ready;
+    w->job.arg = w;
+    arena_defer(&rq->arena, balance_cleanup, w);
+    req_suspend(rq, balance_render, w);
+    reader_submit(&w->job);
+    return 0;
+}
+
 int api_members_balance(struct req *rq, struct resp *rs, struct err *e)
 {
     int64_t id;
 
+    (void)rs;
     if (path_member_id(rq, &id, e) < 0)
         return -1;
-    return balance_of(rq, rs, id, e);
+    return balance_of(rq, id);
 }
 
 int api_me_balance(struct req *rq, struct resp *rs, struct err *e)
 {
-    return balance_of(rq, rs, rq->who.member_id, e);
+    (void)rs;
+    (void)e;
+    return balance_of(rq, rq->who.member_id);
 }
 
 /* ------------------------------------------------------------- ledger -- */

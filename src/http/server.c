@@ -344,26 +344,59 @@ static int parse_body(struct req *rq, struct err *e)
     }
 }
 
+/* Answers what the handler (or its resumption) returned: `rc` < 0 is the
+ * problem in `e`, else the response in `rs`. */
+static enum MHD_Result answer(struct http_server *s, struct req *rq, int rc, struct resp *rs,
+                              const struct err *e)
+{
+    enum MHD_Result ret;
+
+    s->app->done(rq);
+    ret = rc < 0 ? queue_problem(rq, e) : queue_resp(rq, rs);
+    json_decref(rs->json);
+    free(rs->raw);
+    return ret;
+}
+
 static enum MHD_Result finish(struct http_server *s, struct req *rq)
 {
     struct resp rs = {0};
     struct err e;
-    enum MHD_Result ret;
+    int rc;
 
     if (rq->early)
         return queue_problem(rq, &rq->early_err);
     err_clear(&e);
-    if (parse_body(rq, &e) < 0 || s->app->run(rq, &rs, &e) < 0) {
-        s->app->done(rq);
-        json_decref(rs.json);
-        free(rs.raw);
-        return queue_problem(rq, &e);
-    }
-    s->app->done(rq);
-    ret = queue_resp(rq, &rs);
-    json_decref(rs.json);
-    free(rs.raw);
-    return ret;
+    rc = parse_body(rq, &e) < 0 ? -1 : s->app->run(rq, &rs, &e);
+    if (rc == 0 && rq->suspended)
+        return MHD_YES; /* the response comes when the request is resumed */
+    return answer(s, rq, rc, &rs, &e);
+}
+
+/* The call after req_resume: the suspended handler's second half. */
+static enum MHD_Result finish_resumed(struct http_server *s, struct req *rq)
+{
+    struct resp rs = {0};
+    struct err e;
+
+    rq->suspended = false;
+    err_clear(&e);
+    return answer(s, rq, rq->resume(rq, &rs, &e, rq->resume_arg), &rs, &e);
+}
+
+void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, struct err *, void *),
+                 void *arg)
+{
+    ly_assert(!rq->suspended);
+    rq->suspended = true;
+    rq->resume = resume;
+    rq->resume_arg = arg;
+    MHD_suspend_connection(rq->conn);
+}
+
+void req_resume(struct req *rq)
+{
+    MHD_resume_connection(rq->conn);
 }
 
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
@@ -407,6 +440,8 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
     }
     if (rq->status != 0)
         return MHD_YES;
+    if (rq->suspended)
+        return finish_resumed(s, rq);
     return finish(s, rq);
 }
 
@@ -463,8 +498,8 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
     struct http_server *s;
     struct addrinfo hints = {0}, *ai = NULL;
     char port[8];
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     const union MHD_DaemonInfo *info;
     int rc;
 

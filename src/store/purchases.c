@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/reader.h"
 
 /* ------------------------------------------------------------ helpers -- */
 
@@ -546,14 +547,11 @@ static const struct db_stmt stmt_balance = {
                                                          "         ORDER BY expires_on LIMIT 3) x)"
                                                          " FROM m"};
 
-int store_balance_view(struct db *db, const struct balance_query *q, struct arena *a,
-                       struct balance_row *out, struct err *e)
+void store_balance_view_job(const struct balance_query *q, struct arena *a, struct reader_job *job)
 {
-    char idt[24], window[24], grace[24];
+    const char **params = arena_alloc(a, 6 * sizeof(*params));
+    char *idt = arena_alloc(a, 24), *window = arena_alloc(a, 24), *grace = arena_alloc(a, 24);
     struct buf codes, mins;
-    const char *params[6] = {idt, q->timezone, window, grace, NULL, NULL};
-    PGresult *res;
-    int rc = -1;
 
     db_i64_text(q->member_id, idt);
     db_i64_text(q->window_days, window);
@@ -568,13 +566,23 @@ int store_balance_view(struct db *db, const struct balance_query *q, struct aren
     }
     buf_puts(&codes, "}");
     buf_puts(&mins, "}");
-    params[4] = codes.data;
-    params[5] = mins.data;
-    res = db_exec(db, &stmt_balance, 6, params, e);
+    params[0] = idt;
+    params[1] = q->timezone;
+    params[2] = window;
+    params[3] = grace;
+    params[4] = arena_strdup(a, codes.data);
+    params[5] = arena_strdup(a, mins.data);
     buf_cleanup(&codes);
     buf_cleanup(&mins);
-    if (res == NULL)
-        return -1;
+    job->stmt = &stmt_balance;
+    job->nparams = 6;
+    job->params = params;
+}
+
+int store_balance_view_read(PGresult *res, struct arena *a, struct balance_row *out, struct err *e)
+{
+    int rc = -1;
+
     if (PQntuples(res) == 0) {
         err_set(e, ERR_NOT_FOUND, "member not found");
         goto out;
@@ -582,9 +590,8 @@ int store_balance_view(struct db *db, const struct balance_query *q, struct aren
     memset(out, 0, sizeof(*out));
     if (db_get_i64(res, 0, 0, &out->member_id, e) < 0 ||
         db_get_i64(res, 0, 1, &out->points_balance, e) < 0 ||
-        db_get_i64(res, 0, 3, &out->qualifying_spend, e) < 0)
-        goto out;
-    if (db_get_i64(res, 0, 5, &out->pending_points, e) < 0)
+        db_get_i64(res, 0, 3, &out->qualifying_spend, e) < 0 ||
+        db_get_i64(res, 0, 5, &out->pending_points, e) < 0)
         goto out;
     out->tier = db_get_str(res, 0, 2, a);
     out->keep_by = db_get_str(res, 0, 4, a);

@@ -267,5 +267,39 @@ class LedgerTest(DaemonTestCase):
         self.assertEqual(b["keep_tier"], {"spend_needed": 200000, "by": day(0)})
 
 
+class ConcurrentBalanceReads(DaemonTestCase):
+    """Balance reads go through the asynchronous reader, many per batch:
+    every answer must be its own request's, under concurrency, from a fresh
+    daemon (whose first batches also prepare the statement)."""
+
+    def test_many_readers(self):
+        members = [enroll(self.daemon) for _ in range(6)]
+        for i, m in enumerate(members):
+            r = self.req("POST", "/v1/members/%s/adjustments" % q(m["id"]),
+                         {"points": 100 + i, "reason": "seed"})
+            self.assertEqual(r.status, 201, r)
+        missing = "mem_999999999"
+        expected = {m["id"]: 100 + i for i, m in enumerate(members)}
+        errors = []
+
+        def reader(k):
+            for j in range(40):
+                mid = missing if (k + j) % 7 == 0 else members[(k + j) % len(members)]["id"]
+                r = self.req("GET", "/v1/members/%s/balance" % q(mid))
+                if mid == missing:
+                    if r.status != 404 or r.json()["code"] != "not_found":
+                        errors.append(r)
+                elif r.status != 200 or (r.json()["member_id"], r.json()["points_balance"]) \
+                        != (mid, expected[mid]):
+                    errors.append((mid, r))
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
+
 if __name__ == "__main__":
     harness.main()

@@ -34,6 +34,7 @@ class OutageTest(unittest.TestCase):
         mid = q(m["id"])
         return [
             ("get member", "GET", "/v1/members/" + mid, None, harness.ADMIN),
+            ("balance", "GET", "/v1/members/%s/balance" % mid, None, harness.ADMIN),
             ("look up", "GET", "/v1/members?card_number=" + q(m["card_number"]), None,
              harness.ADMIN),
             ("enroll", "POST", "/v1/members", {"name": "During outage"}, harness.ADMIN),
@@ -83,10 +84,17 @@ class OutageTest(unittest.TestCase):
         ok, _ = poll_until(lambda: d.request("GET", "/readyz", token=None).status == 200, 10.0,
                            interval=0.1)
         self.assertTrue(ok, "/readyz stays 503 after recovery")
-        # every pooled connection works again (more requests than pool connections)
+        # every pooled connection works again (more requests than pool connections),
+        # and so do the asynchronous reader's
         for i in range(10):
             r = d.request("GET", "/v1/members/" + q(m["id"]))
             self.assertEqual(r.status, 200, r)
+        ok, _ = poll_until(lambda: d.request("GET", "/v1/members/%s/balance" % q(m["id"]))
+                           .status == 200, 10.0, interval=0.1)
+        self.assertTrue(ok, "balance reads stay unavailable after recovery:\n" + d.log_tail())
+        for i in range(10):
+            r = d.request("GET", "/v1/members/%s/balance" % q(m["id"]))
+            self.assertEqual((r.status, r.json()["member_id"]), (200, m["id"]), r)
         m2 = enroll(d, name="After Outage")
         self.assertEqual(d.request("GET", "/v1/members/" + q(m2["id"])).json()["name"],
                          "After Outage")
