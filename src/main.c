@@ -25,15 +25,9 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "store/db.h"
-#include "store/reader.h"
 
 #define SHUTDOWN_GRACE_MS 20000
 #define START_DB_WAIT_S   30
-/* Connections of the asynchronous reader (store/reader.h).  PostgreSQL
- * answers single-row reads fastest from two busy connections on a 2-core
- * machine (../shared/performance-notes.md), and the reader keeps each one
- * busy with whole batches. */
-#define READER_CONNECTIONS 2
 
 static const char *env_lookup(const char *name)
 {
@@ -89,24 +83,16 @@ static int serve(const struct cfg *c)
     }
     health_set_expected_schema(latest);
     db_pool_init(c->database_url, c->pool_size);
-    err_clear(&e);
-    if (reader_start(c->database_url, READER_CONNECTIONS, &e) < 0) {
-        log_msg(LOG_ERROR, "reader start failed", e.internal[0] ? e.internal : e.detail);
-        db_pool_cleanup();
-        return 1;
-    }
 
     err_clear(&e);
     if (auth_init(c, &e) < 0) {
         log_msg(LOG_ERROR, "auth start failed", e.internal[0] ? e.internal : e.detail);
-        reader_stop();
         db_pool_cleanup();
         return 1;
     }
     if (rules_cache_init(c, &e) < 0) {
         log_msg(LOG_ERROR, "rules start failed", e.internal[0] ? e.internal : e.detail);
         auth_cleanup();
-        reader_stop();
         db_pool_cleanup();
         return 1;
     }
@@ -115,7 +101,6 @@ static int serve(const struct cfg *c)
         log_msg(LOG_ERROR, "cannot start HTTP server", e.detail);
         rules_cache_cleanup();
         auth_cleanup();
-        reader_stop();
         db_pool_cleanup();
         return 1;
     }
@@ -132,9 +117,7 @@ static int serve(const struct cfg *c)
             break;
     }
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    /* Requests that wait for a read finish before the reader stops. */
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
-    reader_stop();
     daily_scheduler_stop();
     housekeeping_stop();
     rules_cache_cleanup();

@@ -95,8 +95,8 @@ struct req {
     void (*on_commit)(struct req *rq, void *arg);
     void *on_commit_arg;
     int status; /* the status queued, for the access log */
-    /* Set by req_suspend: the request waits for something (a read sent to
-     * the reader), and `resume` builds its response once req_resume has
+    /* Set by req_suspend: the request waits for something (a read sent on
+     * its worker's reader), and `resume` builds its response once req_resume has
      * been called.  `resume_arg` is borrowed. */
     bool suspended;
     int (*resume)(struct req *rq, struct resp *rs, struct err *e, void *arg);
@@ -133,14 +133,26 @@ void resp_empty(struct resp *rs, int status);
 void resp_raw(struct resp *rs, int status, const char *content_type, char *data, size_t len);
 
 /* --- asynchronous handlers ----------------------------------------------
- * A handler that must wait calls req_suspend() and returns 0 without a
- * response; it must do so before it starts the wait, so that the wait's
- * end cannot come first.  The waiter calls req_resume() exactly once, from
- * any thread; the server then calls `resume` on one of its workers, and
- * what that returns is answered as a handler's return would be. */
+ * Every worker thread runs an event loop of its own.  A handler that must
+ * wait for I/O it can watch in that loop calls req_suspend() and returns 0
+ * without a response; the loop's callback that sees the I/O complete calls
+ * req_resume() on the same thread, and the server then calls `resume`,
+ * whose return is answered as a handler's would be. */
 void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, struct err *, void *),
                  void *arg);
 void req_resume(struct req *rq);
+
+/* Called on the worker when a watched descriptor is ready. */
+typedef void (*http_fd_fn)(void *arg, bool readable, bool writable);
+
+/*
+ * Watches `fd` in the calling worker's loop for input, and for output too
+ * while `want_write`, replacing an earlier watch of the same fd; `arg` is
+ * borrowed until the watch ends.  -1 on a thread that is not a worker.
+ */
+int http_loop_watch(int fd, bool want_write, http_fd_fn fn, void *arg);
+/* Ends the watch of `fd` on the calling worker's loop (before closing it). */
+void http_loop_unwatch(int fd);
 
 /* Microseconds on the monotonic clock. */
 uint64_t http_now_us(void);

@@ -1,5 +1,7 @@
 /*
- * server.h - the HTTP server: libmicrohttpd in thread-pool mode over epoll.
+ * server.h - the HTTP server: one libmicrohttpd daemon per worker thread,
+ * each run by the worker's own epoll loop (so the loop can also watch the
+ * worker's database sockets), all listening on one port (SO_REUSEPORT).
  *
  * The server owns the request lifecycle (routing, body limits, content type,
  * JSON parsing, problem+json rendering, X-Request-Id, access log, metrics);
@@ -27,6 +29,10 @@ struct http_app {
     int (*run)(struct req *rq, struct resp *rs, struct err *e);
     /* Releases what the application holds for rq; called once per request. */
     void (*done)(struct req *rq);
+    /* Optional, on a worker: after each turn of its loop (the time to send
+     * what the turn's handlers queued), and when the worker ends. */
+    void (*turn)(void);
+    void (*worker_end)(void);
 };
 
 struct http_server;

@@ -1,17 +1,16 @@
 /*
- * reader.h - asynchronous reads: single statements sent on a few
- * connections in libpq's pipeline mode by one thread, so that a worker that
- * serves a read never sleeps waiting for the database and many reads share
- * each wake-up (of this thread, of the PostgreSQL backends, and of the HTTP
- * workers they are handed back to).
+ * reader.h - asynchronous reads on one connection in libpq's pipeline
+ * mode, owned by one thread (an HTTP worker, which watches the
+ * connection's socket in its own event loop).  A read is sent into the
+ * connection's buffer at once; the owner flushes the buffer once per turn
+ * of its loop, so every read its turn produced travels in one batch, and
+ * one wake-up of the backend answers them all.
  *
  * For reads outside any transaction only (a SELECT that needs no lock and
- * sees the latest committed data): the pipeline puts many requests' reads
- * in one batch, and a failing statement aborts the rest of its batch.
+ * sees the latest committed data): a failing statement aborts the rest of
+ * its batch.
  *
- * Thread-safety: reader_submit may be called from any thread; the `done`
- * callback runs on the reader's thread and must be short (hand the result
- * over and wake whoever waits for it).
+ * Thread-safety: none; every call on a reader comes from its owner thread.
  */
 #ifndef LY_STORE_READER_H
 #define LY_STORE_READER_H
@@ -24,11 +23,11 @@
 #include "store/db.h"
 
 /*
- * Called once per job.  On success `res` is the statement's result
- * (PGRES_TUPLES_OK), owned by the callee from here on (PQclear it), and `e`
- * is NULL; on failure `res` is NULL and `e` says why (ERR_UNAVAILABLE when
- * the database is unreachable or the job's batch was aborted by another
- * job's failure, ERR_INTERNAL otherwise).
+ * Called once per job, on the owner thread.  On success `res` is the
+ * statement's result (PGRES_TUPLES_OK), owned by the callee (PQclear it),
+ * and `e` is NULL; on failure `res` is NULL and `e` says why
+ * (ERR_UNAVAILABLE when the database is unreachable or the job's batch was
+ * aborted by another job's failure, ERR_INTERNAL otherwise).
  */
 typedef void (*reader_done_fn)(void *arg, PGresult *res, const struct err *e);
 
@@ -48,17 +47,32 @@ struct reader_job {
     struct err err;
 };
 
-/* Starts the reader thread with `nconns` connections to `url` (borrowed for
- * the reader's life); connections are opened on first use and reopened
- * after a failure.  -1 with `e` set when the thread cannot start. */
-int reader_start(const char *url, int nconns, struct err *e);
+/*
+ * Tells the owner which socket to watch: `fd` (-1: none any more) for
+ * input, and also for output while `want_write`.  Called whenever that
+ * changes (a connect, a drop, a partial flush).
+ */
+typedef void (*reader_watch_fn)(void *arg, int old_fd, int fd, bool want_write);
 
-/* Queues a job; `done` will be called exactly once, possibly before this
- * returns. */
-void reader_submit(struct reader_job *job);
+struct reader;
 
-/* Stops the thread after failing whatever is still queued or in flight;
- * safe when not started. */
-void reader_stop(void);
+/* A reader of `url` (borrowed for the reader's life); it connects on first
+ * use and again after a failure.  Owned by the caller: reader_free. */
+struct reader *reader_new(const char *url, reader_watch_fn watch, void *watch_arg);
+
+/* Sends a job into the connection's buffer; `done` is called exactly once,
+ * possibly before this returns (when the database is unreachable). */
+void reader_submit(struct reader *r, struct reader_job *job);
+
+/* Ends the batch of the jobs submitted since the last flush and sends
+ * what the buffer holds; cheap when nothing is pending. */
+void reader_flush(struct reader *r);
+
+/* The watched socket is ready: send what is left, read what has arrived,
+ * complete the jobs it finishes. */
+void reader_ready(struct reader *r, bool readable, bool writable);
+
+/* Fails whatever is in flight and closes the connection. */
+void reader_free(struct reader *r);
 
 #endif

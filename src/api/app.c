@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/reads.h"
 #include "api/secret.h"
 #include "core/xmalloc.h"
 #include "http/problem.h"
@@ -198,7 +199,6 @@ static struct http_app app;
 
 const struct http_app *api_app(const struct cfg *c)
 {
-    (void)c;
     for (size_t i = 0; i < api_nroutes; i++) {
         /* Every POST must be able to honour Idempotency-Key. */
         ly_assert(api_routes[i].method != HTTP_POST || (api_routes[i].flags & ROUTE_TX));
@@ -208,5 +208,8 @@ const struct http_app *api_app(const struct cfg *c)
     app.authenticate = auth_authenticate;
     app.run = app_run;
     app.done = app_done;
+    app.turn = api_reads_turn;
+    app.worker_end = api_reads_worker_end;
+    api_reads_init(c->database_url);
     return &app;
 }

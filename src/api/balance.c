@@ -4,8 +4,8 @@
  * /v1/me/ledger).
  *
  * The balance view is the app's hot read: one prepared statement outside
- * any transaction, sent to the asynchronous reader (store/reader.h) while
- * the request is suspended, so no worker sleeps on the database; the tier
+ * any transaction, sent on the worker's own pipelined reader (api/reads.h)
+ * while the request is suspended, so no worker sleeps on the database; the tier
  * ladder comes from the request's rules snapshot, and nothing is computed
  * twice (the SQL sums the spend once; the ladder steps are plain
  * arithmetic here).
@@ -27,11 +27,11 @@
 #include "api/ledger_json.h"
 #include "api/member_json.h"
 #include "api/purchase_json.h"
+#include "api/reads.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
 #include "store/ledger.h"
 #include "store/purchases.h"
-#include "store/reader.h"
 
 static int path_member_id(const struct req *rq, int64_t *id, struct err *e)
 {
@@ -57,7 +57,7 @@ struct balance_wait {
     bool failed;
 };
 
-/* On the reader's thread: hand the result over and wake the request. */
+/* On the worker's loop: hand the result over and wake the request. */
 static void balance_ready(void *arg, PGresult *res, const struct err *e)
 {
     struct balance_wait *w = arg;
@@ -157,7 +157,7 @@ static int balance_of(struct req *rq, int64_t member_id)
     w->job.arg = w;
     arena_defer(&rq->arena, balance_cleanup, w);
     req_suspend(rq, balance_render, w);
-    reader_submit(&w->job);
+    api_read_submit(&w->job);
     return 0;
 }
 

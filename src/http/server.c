@@ -1,5 +1,15 @@
 /*
- * server.c - libmicrohttpd glue: the access-handler lifecycle.
+ * server.c - libmicrohttpd glue: the worker loops and the access-handler
+ * lifecycle.
+ *
+ * Each worker thread owns one MHD daemon (no thread of MHD's own; all of
+ * them listen on one port with SO_REUSEPORT) and runs an epoll loop over
+ * the daemon's epoll descriptor, a stop eventfd and whatever the
+ * application watches on it (its database readers).  A turn serves the
+ * application's ready descriptors first, then MHD_run (new requests, and
+ * the ones those descriptors resumed), then the application's `turn` hook.
+ * So a worker waiting for the database is never asleep in libpq: it keeps
+ * serving its other connections, and one turn's reads go out together.
  *
  * One request goes through three kinds of AHC call (largepost.c's shape):
  *   1. headers only: set up `struct req`, route (404/405), authenticate
@@ -16,12 +26,16 @@
  */
 #include "http/server.h"
 
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,8 +48,31 @@
 #include "http/problem.h"
 #include "http/router.h"
 
-struct http_server {
+#define MAX_WATCHES 8
+
+/* A descriptor watched for the application in a worker's loop. */
+struct watch {
+    int fd; /* -1: free */
+    http_fd_fn fn;
+    void *arg;
+};
+
+/* One worker: a libmicrohttpd daemon without threads of its own, and the
+ * thread whose epoll loop runs it and the application's watches. */
+struct worker {
+    struct http_server *s;
     struct MHD_Daemon *mhd;
+    int epfd;
+    int wakefd; /* eventfd: stop */
+    pthread_t thread;
+    bool started;
+    atomic_bool stopping;
+    struct watch watches[MAX_WATCHES];
+};
+
+struct http_server {
+    struct worker *workers;
+    int nworkers;
     const struct cfg *cfg;
     const struct http_app *app;
     int port;
@@ -43,6 +80,9 @@ struct http_server {
     pthread_cond_t idle;
     int inflight; /* requests between the first AHC call and completion */
 };
+
+/* The worker whose thread this is; NULL on any other thread. */
+static _Thread_local struct worker *this_worker;
 
 /* ---------------------------------------------------------------- ids -- */
 
@@ -490,16 +530,137 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
     log_msg(LOG_WARN, "libmicrohttpd", msg);
 }
 
+/* ------------------------------------------------------ worker loops -- */
+
+int http_loop_watch(int fd, bool want_write, http_fd_fn fn, void *arg)
+{
+    struct worker *w = this_worker;
+    struct watch *free_slot = NULL, *slot = NULL;
+    struct epoll_event ev = {.events = EPOLLIN | (want_write ? EPOLLOUT : 0u)};
+
+    if (w == NULL)
+        return -1;
+    for (int i = 0; i < MAX_WATCHES; i++) {
+        if (w->watches[i].fd == fd)
+            slot = &w->watches[i];
+        else if (w->watches[i].fd < 0 && free_slot == NULL)
+            free_slot = &w->watches[i];
+    }
+    if (slot == NULL && free_slot == NULL)
+        return -1;
+    ev.data.ptr = slot != NULL ? slot : free_slot;
+    if (epoll_ctl(w->epfd, slot != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
+        return -1;
+    if (slot == NULL)
+        slot = free_slot;
+    *slot = (struct watch){fd, fn, arg};
+    return 0;
+}
+
+void http_loop_unwatch(int fd)
+{
+    struct worker *w = this_worker;
+
+    if (w == NULL || fd < 0)
+        return;
+    for (int i = 0; i < MAX_WATCHES; i++)
+        if (w->watches[i].fd == fd) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+            w->watches[i].fd = -1;
+        }
+}
+
+/* epoll data of the two descriptors the loop itself owns. */
+static char mhd_tag, wake_tag;
+
+static void *worker_loop(void *arg)
+{
+    struct worker *w = arg;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    struct epoll_event evs[32];
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    this_worker = w;
+    ev.data.ptr = &mhd_tag;
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev);
+    ev.data.ptr = &wake_tag;
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
+    while (!atomic_load(&w->stopping)) {
+        MHD_UNSIGNED_LONG_LONG mhd_ms;
+        int timeout = 1000, n;
+
+        if (MHD_get_timeout(w->mhd, &mhd_ms) == MHD_YES && mhd_ms < 1000)
+            timeout = (int)mhd_ms;
+        n = epoll_wait(w->epfd, evs, 32, timeout);
+        /* The application's descriptors first: what they complete (a read
+         * resuming its request) is then served by this turn's MHD_run. */
+        for (int i = 0; i < n; i++) {
+            struct watch *wa = evs[i].data.ptr;
+
+            if (evs[i].data.ptr == &mhd_tag || evs[i].data.ptr == &wake_tag || wa->fd < 0)
+                continue;
+            wa->fn(wa->arg, (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
+                   (evs[i].events & EPOLLOUT) != 0);
+        }
+        MHD_run(w->mhd);
+        if (w->s->app->turn != NULL)
+            w->s->app->turn();
+    }
+    if (w->s->app->worker_end != NULL)
+        w->s->app->worker_end();
+    this_worker = NULL;
+    return NULL;
+}
+
 /* ----------------------------------------------------------- lifecycle -- */
+
+static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags,
+                                       const struct sockaddr *addr, unsigned limit)
+{
+    /* The logger comes first so that MHD reports problems with the other
+     * options through it. */
+    return MHD_start_daemon(flags, 0, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+                            NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                            (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+static void free_server(struct http_server *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = &s->workers[i];
+
+        if (w->mhd != NULL)
+            MHD_stop_daemon(w->mhd);
+        if (w->epfd >= 0)
+            close(w->epfd);
+        if (w->wakefd >= 0)
+            close(w->wakefd);
+    }
+    free(s->workers);
+    metrics_cleanup();
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
 
 struct http_server *http_server_start(const struct cfg *c, const struct http_app *app,
                                       struct err *e)
 {
     struct http_server *s;
     struct addrinfo hints = {0}, *ai = NULL;
+    struct sockaddr_storage addr;
     char port[8];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     int rc;
 
@@ -514,32 +675,53 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
                NULL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    memset(&addr, 0, sizeof(addr));
+    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
 
     s = xcalloc(1, sizeof(*s));
     s->cfg = c;
     s->app = app;
+    s->nworkers = c->threads;
+    s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     metrics_init(app->routes, app->nroutes);
-    /* The logger comes first so that MHD reports problems with the other
-     * options through it. */
-    s->mhd = MHD_start_daemon(
-        flags, (uint16_t)c->listen_port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000, MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (s->mhd == NULL) {
-        metrics_cleanup();
-        pthread_cond_destroy(&s->idle);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return err_set(e, ERR_UNAVAILABLE, "cannot listen on %s:%d", c->listen_host,
-                       c->listen_port),
-               NULL;
+    /* The first daemon binds the port (perhaps 0: any); the others bind the
+     * same one, and the kernel spreads new connections over them. */
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = &s->workers[i];
+
+        w->s = s;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        for (int k = 0; k < MAX_WATCHES; k++)
+            w->watches[k].fd = -1;
+        w->mhd = w->epfd < 0 || w->wakefd < 0
+                     ? NULL
+                     : start_daemon(s, flags, (const struct sockaddr *)&addr,
+                                    (unsigned)(2000 / s->nworkers + 1));
+        if (w->mhd == NULL) {
+            free_server(s);
+            return err_set(e, ERR_UNAVAILABLE, "cannot listen on %s:%d", c->listen_host,
+                           c->listen_port),
+                   NULL;
+        }
+        if (i == 0) {
+            info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
+            s->port = info ? info->port : c->listen_port;
+            set_port(&addr, s->port);
+        }
     }
-    info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : c->listen_port;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = &s->workers[i];
+
+        w->started = pthread_create(&w->thread, NULL, worker_loop, w) == 0;
+        if (!w->started) {
+            http_server_stop(s, 0);
+            return err_set(e, ERR_INTERNAL, "cannot start the HTTP workers"), NULL;
+        }
+    }
     return s;
 }
 
@@ -550,9 +732,14 @@ int http_server_port(const struct http_server *s)
 
 void http_server_stop(struct http_server *s, int grace_ms)
 {
-    MHD_socket lsock = MHD_quiesce_daemon(s->mhd);
     struct timespec deadline;
 
+    for (int i = 0; i < s->nworkers; i++) {
+        MHD_socket lsock = MHD_quiesce_daemon(s->workers[i].mhd);
+
+        if (lsock != MHD_INVALID_SOCKET)
+            close(lsock);
+    }
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += grace_ms / 1000;
     deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
@@ -566,11 +753,16 @@ void http_server_stop(struct http_server *s, int grace_ms)
             break;
     }
     pthread_mutex_unlock(&s->lock);
-    MHD_stop_daemon(s->mhd);
-    if (lsock != MHD_INVALID_SOCKET)
-        close(lsock);
-    metrics_cleanup();
-    pthread_cond_destroy(&s->idle);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    for (int i = 0; i < s->nworkers; i++) {
+        struct worker *w = &s->workers[i];
+        uint64_t one = 1;
+
+        atomic_store(&w->stopping, true);
+        if (w->started && write(w->wakefd, &one, sizeof(one)) < 0)
+            log_msg(LOG_WARN, "cannot wake an HTTP worker", strerror(errno));
+    }
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i].started)
+            pthread_join(s->workers[i].thread, NULL);
+    free_server(s);
 }

@@ -1,66 +1,43 @@
 /*
- * reader.c - the asynchronous reader (store/reader.h): one thread, an epoll
- * set of its connections' sockets and an eventfd that submitters ring.
+ * reader.c - asynchronous reads on one pipelined connection
+ * (store/reader.h).
  *
- * A turn of the loop takes every queued job, deals them over the
- * connections with the fewest jobs in flight, sends each connection's
- * share as one pipeline batch (a Parse the first time a statement meets a
- * connection, then Bind/Execute per job, one Sync per batch) and flushes
- * it; then it reads whatever results have arrived and completes jobs in
- * order.  A job needs one query result (two when its prepare went with
- * it); libpq ends each query's results with a NULL, which is when a job is
- * complete.  So under load one wake-up sends many reads and collects many
- * results, which is the point: the daemon and the backends then pay one
- * sleep per batch instead of one per request.
+ * A job is a Parse the first time its statement meets this connection,
+ * then Bind/Execute; reader_flush ends the batch with one Sync and sends
+ * it.  Results come back in order; libpq ends each query's results with a
+ * NULL, which is when a job (one or two queries) is complete.
  *
- * Must not run anything but reads outside a transaction, block on a
- * connection (sockets are non-blocking; a connect happens only when a
- * connection is down, bounded by its connect_timeout), or keep a job after
- * its `done` has been called.
+ * Must not run anything but reads outside a transaction, wait on the
+ * socket (it is non-blocking; only a connect, when the connection is down,
+ * waits, bounded by its connect_timeout), or keep a job after its `done`.
  */
 #include "store/reader.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/xmalloc.h"
 
-#define MAX_CONNS            8
 #define MAX_PREPARED         64
 #define RECONNECT_BACKOFF_US 200000u
 
-struct rconn {
+struct reader {
+    const char *url;
+    reader_watch_fn watch;
+    void *watch_arg;
     PGconn *conn; /* NULL while down */
     int fd;
-    bool want_write;         /* EPOLLOUT registered: output not yet flushed */
+    bool want_write;         /* output not yet flushed */
+    bool unsynced;           /* jobs sent since the last Sync */
     struct reader_job *head; /* in flight, in send order */
     struct reader_job *tail;
-    int inflight;
     uint64_t last_connect_us;
     int nprepared;
     const struct db_stmt *prepared[MAX_PREPARED];
 };
-
-static struct {
-    const char *url;
-    int nconns;
-    struct rconn conns[MAX_CONNS];
-    int epfd;
-    int efd;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t lock; /* guards queue and stopping */
-    struct reader_job *queue, *queue_tail;
-    bool stopping;
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .efd = -1};
 
 static uint64_t now_us(void)
 {
@@ -70,196 +47,171 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void complete(struct reader_job *job)
+static void fail(struct reader_job *job, enum err_code code, const char *why)
 {
-    if (job->res != NULL && !err_is_set(&job->err)) {
-        PGresult *res = job->res;
-
-        job->res = NULL;
-        job->done(job->arg, res, NULL);
-        return;
-    }
     if (job->res != NULL)
         PQclear(job->res);
     job->res = NULL;
+    err_clear(&job->err);
+    err_internal(&job->err, code, "%s: %s", job->stmt->name, why);
+    job->done(job->arg, NULL, &job->err);
+}
+
+static void complete(struct reader_job *job)
+{
+    PGresult *res = job->res;
+
+    job->res = NULL;
+    if (res != NULL && !err_is_set(&job->err)) {
+        job->done(job->arg, res, NULL);
+        return;
+    }
+    PQclear(res);
     if (!err_is_set(&job->err))
         err_internal(&job->err, ERR_INTERNAL, "%s: no result", job->stmt->name);
     job->done(job->arg, NULL, &job->err);
 }
 
-/* Fails a chain of jobs with ERR_UNAVAILABLE. */
-static void fail_all(struct reader_job *job, const char *why)
+static void set_watch(struct reader *r, int fd, bool want_write)
 {
+    int old = r->fd;
+
+    if (old == fd && r->want_write == want_write)
+        return;
+    r->fd = fd;
+    r->want_write = want_write;
+    r->watch(r->watch_arg, old, fd, want_write);
+}
+
+static void drop(struct reader *r, const char *why)
+{
+    struct reader_job *job = r->head;
+
+    if (job != NULL || r->conn != NULL)
+        log_msg(LOG_WARN, "reader connection dropped", why);
+    set_watch(r, -1, false);
+    if (r->conn != NULL)
+        PQfinish(r->conn);
+    r->conn = NULL;
+    r->head = r->tail = NULL;
+    r->nprepared = 0;
+    r->unsynced = false;
     while (job != NULL) {
         struct reader_job *next = job->next;
 
-        if (job->res != NULL)
-            PQclear(job->res);
-        job->res = NULL;
-        err_clear(&job->err);
-        err_internal(&job->err, ERR_UNAVAILABLE, "%s: %s", job->stmt->name, why);
-        job->done(job->arg, NULL, &job->err);
+        fail(job, ERR_UNAVAILABLE, why);
         job = next;
     }
 }
 
-static void drop_conn(struct rconn *c, const char *why)
+static int open_conn(struct reader *r, struct err *e)
 {
-    struct reader_job *inflight = c->head;
-
-    if (c->conn != NULL) {
-        epoll_ctl(R.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        PQfinish(c->conn);
-    }
-    c->conn = NULL;
-    c->fd = -1;
-    c->want_write = false;
-    c->head = c->tail = NULL;
-    c->inflight = 0;
-    c->nprepared = 0;
-    log_msg(LOG_WARN, "reader connection dropped", why);
-    fail_all(inflight, why);
-}
-
-static int open_conn(struct rconn *c, struct err *e)
-{
-    struct epoll_event ev = {.events = EPOLLIN};
     uint64_t t = now_us();
 
-    if (c->last_connect_us != 0 && t - c->last_connect_us < RECONNECT_BACKOFF_US)
+    if (r->last_connect_us != 0 && t - r->last_connect_us < RECONNECT_BACKOFF_US)
         return err_internal(e, ERR_UNAVAILABLE, "database connection down, backing off");
-    c->last_connect_us = t;
-    c->conn = db_connect(R.url, e);
-    if (c->conn == NULL)
+    r->last_connect_us = t;
+    r->conn = db_connect(r->url, e);
+    if (r->conn == NULL)
         return -1;
-    c->fd = PQsocket(c->conn);
-    ev.data.ptr = c;
-    if (PQsetnonblocking(c->conn, 1) != 0 || PQenterPipelineMode(c->conn) != 1 ||
-        epoll_ctl(R.epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        PQfinish(c->conn);
-        c->conn = NULL;
+    if (PQsetnonblocking(r->conn, 1) != 0 || PQenterPipelineMode(r->conn) != 1) {
+        PQfinish(r->conn);
+        r->conn = NULL;
         return err_internal(e, ERR_UNAVAILABLE, "cannot set up a reader connection");
     }
-    c->last_connect_us = 0;
-    c->nprepared = 0;
+    r->last_connect_us = 0;
+    r->nprepared = 0;
+    set_watch(r, PQsocket(r->conn), false);
     return 0;
 }
 
-static void watch_output(struct rconn *c, bool on)
+struct reader *reader_new(const char *url, reader_watch_fn watch, void *watch_arg)
 {
-    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0u)};
+    struct reader *r = xcalloc(1, sizeof(*r));
 
-    if (c->want_write == on)
-        return;
-    ev.data.ptr = c;
-    epoll_ctl(R.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->want_write = on;
+    r->url = url;
+    r->watch = watch;
+    r->watch_arg = watch_arg;
+    r->fd = -1;
+    return r;
 }
 
-static void flush(struct rconn *c)
+static bool is_prepared(const struct reader *r, const struct db_stmt *st)
 {
-    int rc = PQflush(c->conn);
-
-    if (rc < 0)
-        drop_conn(c, PQerrorMessage(c->conn));
-    else
-        watch_output(c, rc == 1);
-}
-
-static bool is_prepared(const struct rconn *c, const struct db_stmt *st)
-{
-    for (int i = 0; i < c->nprepared; i++)
-        if (c->prepared[i] == st)
+    for (int i = 0; i < r->nprepared; i++)
+        if (r->prepared[i] == st)
             return true;
     return false;
 }
 
-/* Appends one job to the connection's batch; false when libpq refused it
- * (the connection is then dropped by the caller). */
-static bool send_job(struct rconn *c, struct reader_job *job)
+void reader_submit(struct reader *r, struct reader_job *job)
 {
-    job->queries_left = 1;
+    struct err e;
+
+    job->next = NULL;
+    job->res = NULL;
     job->got = false;
-    if (!is_prepared(c, job->stmt)) {
-        ly_assert(c->nprepared < MAX_PREPARED);
-        if (!PQsendPrepare(c->conn, job->stmt->name, job->stmt->sql, 0, NULL))
-            return false;
-        c->prepared[c->nprepared++] = job->stmt;
+    job->queries_left = 1;
+    err_clear(&job->err);
+    err_clear(&e);
+    if (r->conn == NULL && open_conn(r, &e) < 0) {
+        job->done(job->arg, NULL, &e);
+        return;
+    }
+    if (!is_prepared(r, job->stmt)) {
+        ly_assert(r->nprepared < MAX_PREPARED);
+        if (!PQsendPrepare(r->conn, job->stmt->name, job->stmt->sql, 0, NULL))
+            goto failed;
+        r->prepared[r->nprepared++] = job->stmt;
         job->queries_left = 2;
     }
-    if (!PQsendQueryPrepared(c->conn, job->stmt->name, job->nparams, job->params, NULL, NULL, 0))
-        return false;
-    job->next = NULL;
-    if (c->tail != NULL)
-        c->tail->next = job;
+    if (!PQsendQueryPrepared(r->conn, job->stmt->name, job->nparams, job->params, NULL, NULL, 0))
+        goto failed;
+    if (r->tail != NULL)
+        r->tail->next = job;
     else
-        c->head = job;
-    c->tail = job;
-    c->inflight++;
-    return true;
+        r->head = job;
+    r->tail = job;
+    r->unsynced = true;
+    return;
+failed:
+    /* Not in flight yet: fail it alone, then whatever is. */
+    fail(job, ERR_UNAVAILABLE, PQerrorMessage(r->conn));
+    drop(r, "send failed");
 }
 
-static struct rconn *least_busy(void)
+static void send_buffer(struct reader *r)
 {
-    struct rconn *best = &R.conns[0];
+    int rc = PQflush(r->conn);
 
-    for (int i = 1; i < R.nconns; i++)
-        if (R.conns[i].inflight < best->inflight)
-            best = &R.conns[i];
-    return best;
+    if (rc < 0)
+        drop(r, PQerrorMessage(r->conn));
+    else
+        set_watch(r, r->fd, rc == 1);
 }
 
-/* Sends every queued job; each connection that got some gets one Sync. */
-static void dispatch(struct reader_job *jobs)
+void reader_flush(struct reader *r)
 {
-    bool touched[MAX_CONNS] = {false};
-
-    while (jobs != NULL) {
-        struct reader_job *job = jobs;
-        struct rconn *c = least_busy();
-        struct err e;
-
-        jobs = jobs->next;
-        job->next = NULL;
-        err_clear(&job->err);
-        job->res = NULL;
-        err_clear(&e);
-        if (c->conn == NULL && open_conn(c, &e) < 0) {
-            job->done(job->arg, NULL, &e);
-            continue;
-        }
-        if (!send_job(c, job)) {
-            /* Not in the chain yet: fail it on its own, then the rest. */
-            err_internal(&job->err, ERR_UNAVAILABLE, "%s: %s", job->stmt->name,
-                         PQerrorMessage(c->conn));
-            job->done(job->arg, NULL, &job->err);
-            drop_conn(c, "send failed");
-            continue;
-        }
-        touched[c - R.conns] = true;
+    if (r->conn == NULL || !r->unsynced)
+        return;
+    r->unsynced = false;
+    if (PQpipelineSync(r->conn) != 1) {
+        drop(r, PQerrorMessage(r->conn));
+        return;
     }
-    for (int i = 0; i < R.nconns; i++) {
-        struct rconn *c = &R.conns[i];
-
-        if (!touched[i] || c->conn == NULL)
-            continue;
-        if (PQpipelineSync(c->conn) != 1)
-            drop_conn(c, PQerrorMessage(c->conn));
-        else
-            flush(c);
-    }
+    send_buffer(r);
 }
 
 /* Reads what has arrived and completes the jobs it finishes. */
-static void collect(struct rconn *c)
+static void collect(struct reader *r)
 {
-    if (PQconsumeInput(c->conn) == 0) {
-        drop_conn(c, PQerrorMessage(c->conn));
+    if (PQconsumeInput(r->conn) == 0) {
+        drop(r, PQerrorMessage(r->conn));
         return;
     }
-    while (c->head != NULL && !PQisBusy(c->conn)) {
-        struct reader_job *job = c->head;
-        PGresult *res = PQgetResult(c->conn);
+    while (r->head != NULL && !PQisBusy(r->conn)) {
+        struct reader_job *job = r->head;
+        PGresult *res = PQgetResult(r->conn);
 
         if (res == NULL) {
             /* One query's results are over (a NULL that follows no result,
@@ -269,10 +221,9 @@ static void collect(struct rconn *c)
             job->got = false;
             if (--job->queries_left > 0)
                 continue;
-            c->head = job->next;
-            if (c->head == NULL)
-                c->tail = NULL;
-            c->inflight--;
+            r->head = job->next;
+            if (r->head == NULL)
+                r->tail = NULL;
             complete(job);
             continue;
         }
@@ -304,15 +255,15 @@ static void collect(struct rconn *c)
                              PQresultErrorMessage(res));
             /* A failed prepare leaves the statement unknown to the server. */
             if (job->queries_left == 2)
-                c->nprepared = 0;
+                r->nprepared = 0;
             PQclear(res);
             break;
         }
     }
     /* A Sync that arrived after the last job finished is read now, so the
      * next batch starts clean. */
-    while (c->head == NULL && !PQisBusy(c->conn)) {
-        PGresult *res = PQgetResult(c->conn);
+    while (r->conn != NULL && r->head == NULL && !PQisBusy(r->conn)) {
+        PGresult *res = PQgetResult(r->conn);
 
         if (res == NULL)
             break;
@@ -320,126 +271,25 @@ static void collect(struct rconn *c)
     }
 }
 
-static struct reader_job *take_queue(bool *stopping)
+void reader_ready(struct reader *r, bool readable, bool writable)
 {
-    struct reader_job *jobs;
-
-    pthread_mutex_lock(&R.lock);
-    jobs = R.queue;
-    R.queue = R.queue_tail = NULL;
-    *stopping = R.stopping;
-    pthread_mutex_unlock(&R.lock);
-    return jobs;
-}
-
-static void *loop(void *arg)
-{
-    struct epoll_event evs[MAX_CONNS + 1];
-    bool stopping = false;
-
-    (void)arg;
-    while (!stopping) {
-        int n = epoll_wait(R.epfd, evs, MAX_CONNS + 1, -1);
-
-        if (n < 0 && errno != EINTR)
-            log_msg(LOG_ERROR, "reader epoll_wait failed", strerror(errno));
-        for (int i = 0; i < n; i++) {
-            struct rconn *c = evs[i].data.ptr;
-            uint64_t count;
-
-            if (c == NULL) {
-                if (read(R.efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-                    log_msg(LOG_ERROR, "reader eventfd read failed", strerror(errno));
-                continue;
-            }
-            if (c->conn == NULL)
-                continue;
-            if (evs[i].events & EPOLLOUT)
-                flush(c);
-            if (c->conn != NULL && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-                collect(c);
-        }
-        dispatch(take_queue(&stopping));
-    }
-    for (int i = 0; i < R.nconns; i++)
-        if (R.conns[i].conn != NULL || R.conns[i].head != NULL)
-            drop_conn(&R.conns[i], "reader stopping");
-    return NULL;
-}
-
-int reader_start(const char *url, int nconns, struct err *e)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-
-    ly_assert(nconns >= 1 && nconns <= MAX_CONNS && !R.started);
-    R.url = url;
-    R.nconns = nconns;
-    for (int i = 0; i < nconns; i++)
-        R.conns[i] = (struct rconn){.fd = -1};
-    R.stopping = false;
-    R.epfd = epoll_create1(EPOLL_CLOEXEC);
-    R.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (R.epfd < 0 || R.efd < 0 || epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.efd, &ev) != 0 ||
-        pthread_create(&R.thread, NULL, loop, NULL) != 0) {
-        if (R.epfd >= 0)
-            close(R.epfd);
-        if (R.efd >= 0)
-            close(R.efd);
-        R.epfd = R.efd = -1;
-        return err_internal(e, ERR_INTERNAL, "cannot start the reader: %s", strerror(errno));
-    }
-    R.started = true;
-    return 0;
-}
-
-static void ring(void)
-{
-    uint64_t one = 1;
-
-    if (write(R.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_msg(LOG_ERROR, "reader eventfd write failed", strerror(errno));
-}
-
-void reader_submit(struct reader_job *job)
-{
-    bool was_empty;
-
-    ly_assert(R.started);
-    job->next = NULL;
-    pthread_mutex_lock(&R.lock);
-    if (R.stopping) {
-        pthread_mutex_unlock(&R.lock);
-        fail_all(job, "reader stopping");
+    if (r->conn == NULL)
         return;
-    }
-    was_empty = R.queue == NULL;
-    if (R.queue_tail != NULL)
-        R.queue_tail->next = job;
-    else
-        R.queue = job;
-    R.queue_tail = job;
-    pthread_mutex_unlock(&R.lock);
-    /* A non-empty queue has rung already and not been taken yet. */
-    if (was_empty)
-        ring();
+    if (writable)
+        send_buffer(r);
+    if (r->conn != NULL && readable)
+        collect(r);
 }
 
-void reader_stop(void)
+void reader_free(struct reader *r)
 {
-    struct reader_job *left;
-    bool stopping;
-
-    if (!R.started)
+    if (r == NULL)
         return;
-    pthread_mutex_lock(&R.lock);
-    R.stopping = true;
-    pthread_mutex_unlock(&R.lock);
-    ring();
-    pthread_join(R.thread, NULL);
-    left = take_queue(&stopping);
-    fail_all(left, "reader stopping");
-    close(R.epfd);
-    close(R.efd);
-    R.epfd = R.efd = -1;
-    R.started = false;
+    if (r->head != NULL)
+        drop(r, "reader closing with reads in flight");
+    if (r->conn != NULL) {
+        set_watch(r, -1, false);
+        PQfinish(r->conn);
+    }
+    free(r);
 }
