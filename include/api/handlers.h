@@ -73,4 +73,8 @@ int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);
 /* jobs.c */
 int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e);
 
+/* admin_static.c */
+int api_admin_index(struct req *rq, struct resp *rs, struct err *e);
+int api_admin_file(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

@@ -61,6 +61,10 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
 
     {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX},
+
+    /* The dashboard's static files: public, the page asks for the admin key. */
+    {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, 0},
+    {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
