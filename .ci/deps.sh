@@ -7,8 +7,10 @@
 # what is missing and fails.
 set -euo pipefail
 
+# nodejs and npm: the build installs the dashboard's Chart.js from its lock file.
 run_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-dev
-          libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates openssl)
+          libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates openssl
+          nodejs npm)
 test_pkgs=(nodejs npm docker-compose clang clang-format libclang-rt-14-dev)
 bench_pkgs=(wrk postgresql-contrib-15)
 
