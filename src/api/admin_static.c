@@ -110,8 +110,8 @@ static int read_file(const char *path, char **out, size_t *len, struct err *e)
 static int serve_file(const char *name, struct resp *rs, struct err *e)
 {
     char path[4096];
-    char *data;
-    size_t len;
+    char *data = NULL;
+    size_t len = 0;
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (0 != strcmp(name, files[i].name))
