@@ -87,4 +87,8 @@ int api_complaints_update(struct req *rq, struct resp *rs, struct err *e);
 int api_reports_kpis(struct req *rq, struct resp *rs, struct err *e);
 int api_reports_complaints(struct req *rq, struct resp *rs, struct err *e);
 
+/* admin_static.c */
+int api_admin_index(struct req *rq, struct resp *rs, struct err *e);
+int api_admin_file(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

@@ -70,6 +70,9 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/v1/complaints/{id}", api_complaints_update, ROLE_ADMIN, ROUTE_TX},
     {HTTP_GET, "/v1/reports/kpis", api_reports_kpis, ROLE_ADMIN, 0},
     {HTTP_GET, "/v1/reports/complaints", api_reports_complaints, ROLE_ADMIN, 0},
+    /* The dashboard's static files: public, the page asks for the admin key. */
+    {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, 0},
+    {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
