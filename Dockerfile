@@ -4,8 +4,8 @@
 #   docker run --rm -e DATABASE_URL=... -e LOYALTY_ADMIN_KEY=... -p 127.0.0.1:8080:8080 loyaltyd
 #   docker run --rm -e DATABASE_URL=... loyaltyd migrate
 #
-# The runtime stage holds only the binary, the SQL files and the shared
-# libraries it links against, plus curl for the compose healthcheck.
+# The runtime stage holds only the binary, the SQL files, the dashboard's files
+# and the shared libraries it links against, plus curl for the compose healthcheck.
 
 FROM debian:12-slim AS build
 
@@ -19,12 +19,16 @@ RUN apt-get update \
         libjansson-dev \
         libpq-dev \
         libssl-dev \
+        nodejs \
+        npm \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
 # BUILD_TESTING=OFF: the image needs only the daemon, and configuring the test
-# tree would need python3 (integration tests) in this stage.
+# tree would need python3 (integration tests) in this stage. The build runs
+# `npm ci` for the dashboard's Chart.js (web/package-lock.json) and puts the
+# dashboard's files in build/web.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
     && cmake --build build -j
 
@@ -46,10 +50,12 @@ RUN apt-get update \
 
 COPY --from=build /src/build/loyaltyd /usr/local/bin/loyaltyd
 COPY --from=build /src/sql /usr/share/loyaltyd/sql
+COPY --from=build /src/build/web /usr/share/loyaltyd/web
 
 # Migrations are read from LOYALTY_SQL_DIR. The working directory is chosen so
 # that the built-in default (sql/migrations) resolves to the same place.
 ENV LOYALTY_SQL_DIR=/usr/share/loyaltyd/sql/migrations \
+    LOYALTY_WEB_DIR=/usr/share/loyaltyd/web \
     LOYALTY_LISTEN=0.0.0.0:8080
 WORKDIR /usr/share/loyaltyd
 

@@ -7,9 +7,13 @@
 # what is missing and fails.
 set -euo pipefail
 
+# nodejs and npm: the build installs the dashboard's Chart.js from its lock file.
 run_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-dev
-          libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates openssl)
-test_pkgs=(nodejs npm docker-compose clang clang-format libclang-rt-14-dev)
+          libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates openssl
+          nodejs npm)
+# chromium and a CJK font: the dashboard's browser test (tier names are Chinese).
+test_pkgs=(nodejs npm docker-compose clang clang-format libclang-rt-14-dev chromium
+           fonts-wqy-microhei)
 bench_pkgs=(wrk postgresql-contrib-15)
 
 case "${1:-run}" in

@@ -27,6 +27,7 @@ if [ -z "${LOYALTY_ADMIN_KEY:-}" ]; then
 fi
 export LOYALTY_SQL_DIR=${LOYALTY_SQL_DIR:-$PWD/sql/migrations}
 echo "loyaltyd: http://${LOYALTY_LISTEN:-127.0.0.1:8080}"
+echo "dashboard: http://${LOYALTY_LISTEN:-127.0.0.1:8080}/admin/ (sign in with the admin key)"
 echo "admin key: $LOYALTY_ADMIN_KEY"
 echo "try: curl -H \"Authorization: Bearer $LOYALTY_ADMIN_KEY\" http://${LOYALTY_LISTEN:-127.0.0.1:8080}/v1/keys"
 exec build/release/loyaltyd serve "$@"

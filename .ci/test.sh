@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 .ci/deps.sh test
+# The npm trees of the dashboard (Chart.js) and of its browser test (playwright-core).
+.ci/web.sh test
 
 build=build/asan
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DLY_SANITIZE=ON -DLY_WERROR=ON >/dev/null

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/admin_static.h"
 #include "api/app.h"
 #include "api/auth.h"
 #include "api/cli_keys.h"
@@ -96,6 +97,7 @@ static int serve(const struct cfg *c)
         db_pool_cleanup();
         return 1;
     }
+    admin_static_init(c->web_dir);
     srv = http_server_start(c, api_app(c), &e);
     if (srv == NULL) {
         log_msg(LOG_ERROR, "cannot start HTTP server", e.detail);

@@ -73,4 +73,22 @@ int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);
 /* jobs.c */
 int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e);
 
+/* surveys.c */
+int api_member_surveys_create(struct req *rq, struct resp *rs, struct err *e);
+int api_me_surveys_create(struct req *rq, struct resp *rs, struct err *e);
+
+/* complaints.c */
+int api_complaints_create(struct req *rq, struct resp *rs, struct err *e);
+int api_complaints_list(struct req *rq, struct resp *rs, struct err *e);
+int api_complaints_get(struct req *rq, struct resp *rs, struct err *e);
+int api_complaints_update(struct req *rq, struct resp *rs, struct err *e);
+
+/* reports_feedback.c */
+int api_reports_kpis(struct req *rq, struct resp *rs, struct err *e);
+int api_reports_complaints(struct req *rq, struct resp *rs, struct err *e);
+
+/* admin_static.c */
+int api_admin_index(struct req *rq, struct resp *rs, struct err *e);
+int api_admin_file(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

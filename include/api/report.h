@@ -5,8 +5,8 @@
  *
  * Filters (all optional): store_id (the members' enrolment store),
  * tier (the members' current tier code), from and to (local dates,
- * YYYY-MM-DD, inclusive, from <= to).  Each report says what its period
- * covers; unknown or repeated query parameters are 400.
+ * YYYY-MM-DD, inclusive, from <= to, at most 3660 days).  Each report says
+ * what its period covers; unknown or repeated query parameters are 400.
  */
 #ifndef LY_API_REPORT_H
 #define LY_API_REPORT_H

@@ -115,4 +115,14 @@ json_t *page_items_add(json_t *items, json_t *item);
 int page_reply(struct resp *rs, json_t *items, bool more, const char *cursor_prefix,
                int64_t last_id, struct err *e);
 
+/* --- free text ------------------------------------------------------------ */
+
+/*
+ * As body_string, for free text (comments, complaints): line breaks and
+ * tabs are allowed and count as one character each; other control
+ * characters are not.
+ */
+int body_text(json_t *o, const char *key, int min, int max, bool nullable, const char **out,
+              bool *is_null, struct err *e);
+
 #endif

@@ -27,6 +27,7 @@ struct cfg {
     enum log_level log_level;
     const char *admin_key; /* borrowed; NULL when unset */
     const char *sql_dir;   /* borrowed; directory of NNNN_*.sql migrations */
+    const char *web_dir;   /* borrowed; directory of the dashboard's files (/admin/) */
     bool no_migrate;
     bool no_daily_job; /* the scheduler of the daily job stays off */
     /* keys create */

@@ -110,6 +110,11 @@ struct resp {
     size_t raw_len;
     const char *content_type; /* static string; default application/json */
     const char *location;     /* arena string or NULL */
+    /* Static strings or NULL.  `cache_control` replaces the default no-store;
+     * `headers` is {name, value, ..., NULL}, added as given (static files
+     * send their Content-Security-Policy this way). */
+    const char *cache_control;
+    const char *const *headers;
 };
 
 /* --- request accessors (all results borrowed, valid for the request) ---- */

@@ -5,6 +5,7 @@
 #include "api/report.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,8 @@
 #include "core/buf.h"
 #include "core/civil.h"
 
-#define MAX_EXTRA 8
+#define MAX_EXTRA       8
+#define REPORT_MAX_DAYS 3660
 
 static bool is_code(const char *s, size_t max)
 {
@@ -26,6 +28,15 @@ static bool is_date(const char *s)
     int y, m, d;
 
     return civil_parse_date(s, &y, &m, &d) == 0;
+}
+
+/* Days from 1970-01-01; `s` is a valid date. */
+static int64_t day_number(const char *s)
+{
+    int y, m, d;
+
+    civil_parse_date(s, &y, &m, &d);
+    return days_from_civil(y, m, d);
 }
 
 int report_filter_read(const struct req *rq, const char *const *extra, struct report_filter *f,
@@ -54,6 +65,10 @@ int report_filter_read(const struct req *rq, const char *const *extra, struct re
         query_error(e, "to", "must be a date (YYYY-MM-DD)");
     if (!err_is_set(e) && f->from != NULL && f->to != NULL && strcmp(f->from, f->to) > 0)
         query_error(e, "from", "must not be after `to`");
+    /* A report's rows (months, days) grow with its period: bound it. */
+    else if (!err_is_set(e) && f->from != NULL && f->to != NULL &&
+             day_number(f->to) - day_number(f->from) >= REPORT_MAX_DAYS)
+        query_error(e, "from", "the period may span at most 3660 days");
     return err_is_set(e) ? -1 : 0;
 }
 

@@ -61,6 +61,18 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
 
     {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX},
+
+    {HTTP_POST, "/v1/members/{id}/surveys", api_member_surveys_create, STAFF, ROUTE_TX},
+    {HTTP_POST, "/v1/me/surveys", api_me_surveys_create, ROLE_MEMBER, ROUTE_TX},
+    {HTTP_POST, "/v1/complaints", api_complaints_create, STAFF, ROUTE_TX},
+    {HTTP_GET, "/v1/complaints", api_complaints_list, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/complaints/{id}", api_complaints_get, ROLE_ADMIN, 0},
+    {HTTP_PATCH, "/v1/complaints/{id}", api_complaints_update, ROLE_ADMIN, ROUTE_TX},
+    {HTTP_GET, "/v1/reports/kpis", api_reports_kpis, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/reports/complaints", api_reports_complaints, ROLE_ADMIN, 0},
+    /* The dashboard's static files: public, the page asks for the admin key. */
+    {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, 0},
+    {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -16,9 +16,11 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/civil.h"
+#include "core/xmalloc.h"
 
 /* ------------------------------------------------------------ bodies -- */
 
@@ -379,4 +381,38 @@ int page_reply(struct resp *rs, json_t *items, bool more, const char *cursor_pre
         return err_internal(e, ERR_INTERNAL, "out of memory building a list page");
     resp_json(rs, 200, body);
     return 0;
+}
+
+/* ---------------------------------------------------------- free text -- */
+
+int body_text(json_t *o, const char *key, int min, int max, bool nullable, const char **out,
+              bool *is_null, struct err *e)
+{
+    json_t *v = json_object_get(o, key);
+    const char *s;
+    char *flat;
+    int n;
+
+    /* Absent, null and non-string values are body_string's business. */
+    if (v == NULL || !json_is_string(v))
+        return body_string(o, key, min, max, nullable, out, is_null, e);
+    if (is_null != NULL)
+        *is_null = false;
+    s = json_string_value(v);
+    if (strlen(s) != json_string_length(v))
+        return err_field(e, key, "must not contain control characters");
+    /* Line breaks and tabs count as one character each, like a space. */
+    flat = xstrdup(s);
+    for (char *p = flat; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    n = utf8_length(flat);
+    free(flat);
+    if (n < 0)
+        return err_field(e, key,
+                         "must not contain control characters other than line breaks and tabs");
+    if (n < min || n > max)
+        return length_error(key, min, max, e);
+    *out = s;
+    return 1;
 }

@@ -14,6 +14,9 @@
 #ifndef LY_DEFAULT_SQL_DIR
 #define LY_DEFAULT_SQL_DIR "sql/migrations"
 #endif
+#ifndef LY_DEFAULT_WEB_DIR
+#define LY_DEFAULT_WEB_DIR "web"
+#endif
 
 static const char usage[] =
     "usage: loyaltyd [serve|migrate|check|keys create] [options]\n"
@@ -35,6 +38,7 @@ static const char usage[] =
     "  --log-level LEVEL    debug, info, warn or error (default info) [LOYALTY_LOG_LEVEL]\n"
     "  --admin-key KEY      an admin API key to make sure exists at start [LOYALTY_ADMIN_KEY]\n"
     "  --sql-dir DIR        migrations directory                    [LOYALTY_SQL_DIR]\n"
+    "  --web-dir DIR        the admin dashboard's files, served at /admin/ [LOYALTY_WEB_DIR]\n"
     "  --no-migrate         do not apply pending migrations at start\n"
     "  --no-daily-job       do not run the daily job by itself (after local midnight and\n"
     "                       at start, catching up missed dates)  [LOYALTY_DAILY_JOB=off]\n"
@@ -106,6 +110,8 @@ static int apply(struct cfg *c, const char *flag, const char *val, const char *s
         c->admin_key = val;
     } else if (0 == strcmp(flag, "sql-dir")) {
         c->sql_dir = val;
+    } else if (0 == strcmp(flag, "web-dir")) {
+        c->web_dir = val;
     } else if (0 == strcmp(flag, "daily-job")) {
         if (0 != strcmp(val, "on") && 0 != strcmp(val, "off"))
             return err_set(e, ERR_VALIDATION, "%s must be on or off", source);
@@ -130,7 +136,7 @@ static const struct {
     {"LOYALTY_THREADS", "threads"},       {"LOYALTY_POOL_SIZE", "pool-size"},
     {"LOYALTY_BODY_LIMIT", "body-limit"}, {"LOYALTY_LOG_LEVEL", "log-level"},
     {"LOYALTY_ADMIN_KEY", "admin-key"},   {"LOYALTY_SQL_DIR", "sql-dir"},
-    {"LOYALTY_DAILY_JOB", "daily-job"},
+    {"LOYALTY_DAILY_JOB", "daily-job"},   {"LOYALTY_WEB_DIR", "web-dir"},
 };
 
 int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncores, struct err *e)
@@ -146,6 +152,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncore
     c->body_limit = 1024 * 1024;
     c->log_level = LOG_INFO;
     c->sql_dir = LY_DEFAULT_SQL_DIR;
+    c->web_dir = LY_DEFAULT_WEB_DIR;
 
     for (size_t k = 0; k < sizeof(env_map) / sizeof(env_map[0]); k++) {
         const char *v = env(env_map[k].env);

@@ -124,18 +124,24 @@ static void generate_request_id(char *dst, size_t n)
 
 /* ------------------------------------------------------------- answer -- */
 
+/* `rs` is the handler's answer, NULL for a problem. */
 static void add_common_headers(struct MHD_Response *r, const struct req *rq,
-                               const char *content_type)
+                               const char *content_type, const struct resp *rs)
 {
     if (content_type != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r, "X-Request-Id", rq->request_id);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            rs != NULL && rs->cache_control != NULL ? rs->cache_control
+                                                                    : "no-store");
+    for (const char *const *h = rs != NULL ? rs->headers : NULL; h != NULL && h[0] != NULL; h += 2)
+        MHD_add_response_header(r, h[0], h[1]);
 }
 
 static enum MHD_Result queue(struct req *rq, int status, char *body, size_t len,
-                             const char *content_type, const struct err *e, const char *location)
+                             const char *content_type, const struct err *e, const struct resp *rs)
 {
+    const char *location = rs != NULL ? rs->location : NULL;
     struct MHD_Response *r;
     enum MHD_Result ret;
 
@@ -144,7 +150,7 @@ static enum MHD_Result queue(struct req *rq, int status, char *body, size_t len,
         free(body);
         return MHD_NO;
     }
-    add_common_headers(r, rq, len > 0 || status != 204 ? content_type : NULL);
+    add_common_headers(r, rq, len > 0 || status != 204 ? content_type : NULL, rs);
     if (e != NULL && e->code == ERR_METHOD_NOT_ALLOWED) {
         char allow[64];
 
@@ -202,8 +208,7 @@ static enum MHD_Result queue_resp(struct req *rq, struct resp *rs)
         len = 0;
     }
     return queue(rq, rs->status, body, len,
-                 rs->content_type ? rs->content_type : "application/json; charset=utf-8", NULL,
-                 rs->location);
+                 rs->content_type ? rs->content_type : "application/json; charset=utf-8", NULL, rs);
 }
 
 /* --------------------------------------------------------- first call -- */

@@ -63,6 +63,23 @@ static void test_daily_job_switch(void)
     CHECK(strstr(e.detail, "LOYALTY_DAILY_JOB") != NULL);
 }
 
+/* The dashboard's directory: a built-in default, the environment, a flag over it. */
+static void test_web_dir(void)
+{
+    struct cfg c;
+    struct err e;
+    const char *env[] = {"LOYALTY_WEB_DIR", "/srv/web", NULL};
+    const char *argv[] = {"loyaltyd"};
+    const char *flag[] = {"loyaltyd", "--web-dir", "/opt/web"};
+
+    CHECK_EQ_I64(parse(&c, NULL, 1, argv, &e), 0);
+    CHECK(c.web_dir != NULL && c.web_dir[0] != '\0');
+    CHECK_EQ_I64(parse(&c, env, 1, argv, &e), 0);
+    CHECK_STREQ(c.web_dir, "/srv/web");
+    CHECK_EQ_I64(parse(&c, env, 3, flag, &e), 0);
+    CHECK_STREQ(c.web_dir, "/opt/web");
+}
+
 static void test_env_and_flags(void)
 {
     struct cfg c;
@@ -166,6 +183,8 @@ static void test_usage_lists_everything(void)
         "LOYALTY_LOG_LEVEL",
         "LOYALTY_ADMIN_KEY",
         "LOYALTY_SQL_DIR",
+        "LOYALTY_WEB_DIR",
+        "--web-dir",
         "--no-migrate",
         "LOYALTY_DAILY_JOB",
         "--no-daily-job",
@@ -184,6 +203,7 @@ int main(void)
     test_env_and_flags();
     test_pool_follows_threads();
     test_daily_job_switch();
+    test_web_dir();
     test_commands();
     test_rejects();
     test_usage_lists_everything();
