@@ -73,4 +73,9 @@ int api_me_ledger(struct req *rq, struct resp *rs, struct err *e);
 /* jobs.c */
 int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e);
 
+/* reports_insight.c */
+int api_reports_segments(struct req *rq, struct resp *rs, struct err *e);
+int api_reports_lifecycle(struct req *rq, struct resp *rs, struct err *e);
+int api_reports_concentration(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

@@ -1,7 +1,9 @@
 /*
  * daily_job.c - one run of the daily job: the rule set turned into the
  * job's parameters, the members cut into batches of ids, one store call per
- * batch, the run recorded and logged.
+ * batch, then the RFM and life-cycle snapshot refreshed for the date (after
+ * the batches, so that it sees the day's tier changes), the run recorded and
+ * logged.
  *
  * Must not contain SQL, loop over single members (each batch is set-based
  * in src/store/jobs.c) or decide which date is due (the scheduler and the
@@ -17,6 +19,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/insight.h"
 
 /* Members per batch transaction: big enough that a million members take a
  * few dozen round trips, small enough that a batch holds its row locks for
@@ -53,10 +56,12 @@ static void log_run(const char *date, const struct daily_job_counts *c, int batc
     log_fields(LOG_INFO, fields);
 }
 
-/* The batches and the record, on `db`. */
-static int run_on(struct db *db, const struct daily_job_params *p, struct daily_job_counts *out,
-                  int *batches, struct err *e)
+/* The batches, the snapshot and the record, on `db`. */
+static int run_on(struct db *db, const struct daily_job_params *p, const struct insight_params *ip,
+                  struct daily_job_counts *out, int *batches, struct err *e)
 {
+    struct insight_counts ic;
+
     int64_t min_id, max_id;
 
     if (store_daily_member_range(db, &min_id, &max_id, e) < 0)
@@ -71,6 +76,8 @@ static int run_on(struct db *db, const struct daily_job_params *p, struct daily_
         (*batches)++;
         lo = hi;
     }
+    if (store_insight_refresh(db, ip, &ic, e) < 0)
+        return -1;
     return store_daily_record(db, p->date, out, e);
 }
 
@@ -88,6 +95,13 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
                                  r->ntiers,
                                  codes,
                                  mins};
+    struct insight_params ip = {date,
+                                r->timezone,
+                                r->insight_rfm_period_days,
+                                r->insight_high == INSIGHT_HIGH_MEDIAN ? "median" : "mean",
+                                r->insight_silent_days,
+                                r->insight_forgetting_days,
+                                r->insight_lost_days};
     struct timespec t0;
     struct db *db;
     int batches = 0, rc;
@@ -101,7 +115,7 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
     pthread_mutex_lock(&run_lock);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     db = db_open_own();
-    rc = run_on(db, &p, out, &batches, e);
+    rc = run_on(db, &p, &ip, out, &batches, e);
     db_close_own(db);
     pthread_mutex_unlock(&run_lock);
     if (rc == 0)

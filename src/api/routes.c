@@ -61,6 +61,10 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
 
     {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX},
+
+    {HTTP_GET, "/v1/reports/segments", api_reports_segments, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/reports/lifecycle", api_reports_lifecycle, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/reports/concentration", api_reports_concentration, ROLE_ADMIN, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
