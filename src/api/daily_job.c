@@ -42,25 +42,35 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* What the insight refresh of a run did, for its log line. */
+struct insight_run {
+    int refreshed; /* store_insight_refresh's 1 or 0 (a later snapshot exists) */
+    struct insight_counts counts;
+    double seconds;
+};
+
 static void log_run(const char *date, const struct daily_job_counts *c, int batches,
-                    const struct timespec *t0)
+                    const struct insight_run *ir, const struct timespec *t0)
 {
-    char fields[320];
+    char fields[480];
 
     snprintf(fields, sizeof(fields),
              "\"msg\":\"daily job done\",\"date\":\"%s\",\"birthday_gifts\":%lld,"
              "\"released\":%lld,\"expired_points\":%lld,\"downgrades\":%lld,\"batches\":%d,"
-             "\"seconds\":%.3f",
+             "\"insight_refreshed\":%s,\"insight_members\":%lld,\"insight_buyers\":%lld,"
+             "\"insight_seconds\":%.3f,\"seconds\":%.3f",
              date, (long long)c->birthday_gifts, (long long)c->released,
-             (long long)c->expired_points, (long long)c->downgrades, batches, seconds_since(t0));
+             (long long)c->expired_points, (long long)c->downgrades, batches,
+             ir->refreshed == 1 ? "true" : "false", (long long)ir->counts.members,
+             (long long)ir->counts.buyers, ir->seconds, seconds_since(t0));
     log_fields(LOG_INFO, fields);
 }
 
 /* The batches, the snapshot and the record, on `db`. */
 static int run_on(struct db *db, const struct daily_job_params *p, const struct insight_params *ip,
-                  struct daily_job_counts *out, int *batches, struct err *e)
+                  struct daily_job_counts *out, int *batches, struct insight_run *ir, struct err *e)
 {
-    struct insight_counts ic;
+    struct timespec t0;
 
     int64_t min_id, max_id;
 
@@ -76,7 +86,10 @@ static int run_on(struct db *db, const struct daily_job_params *p, const struct 
         (*batches)++;
         lo = hi;
     }
-    if (store_insight_refresh(db, ip, &ic, e) < 0)
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ir->refreshed = store_insight_refresh(db, ip, &ir->counts, e);
+    ir->seconds = seconds_since(&t0);
+    if (ir->refreshed < 0)
         return -1;
     return store_daily_record(db, p->date, out, e);
 }
@@ -102,6 +115,7 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
                                 r->insight_silent_days,
                                 r->insight_forgetting_days,
                                 r->insight_lost_days};
+    struct insight_run ir = {0, {0, 0}, 0.0};
     struct timespec t0;
     struct db *db;
     int batches = 0, rc;
@@ -115,10 +129,10 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
     pthread_mutex_lock(&run_lock);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     db = db_open_own();
-    rc = run_on(db, &p, &ip, out, &batches, e);
+    rc = run_on(db, &p, &ip, out, &batches, &ir, e);
     db_close_own(db);
     pthread_mutex_unlock(&run_lock);
     if (rc == 0)
-        log_run(date, out, batches, &t0);
+        log_run(date, out, batches, &ir, &t0);
     return rc;
 }
