@@ -10,6 +10,7 @@
 #ifndef LY_STORE_INSIGHT_H
 #define LY_STORE_INSIGHT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -24,6 +25,8 @@ struct insight_params {
     int32_t period_days;  /* the RFM period: the period_days local days ending on `date` */
     const char *high;     /* "mean" or "median" */
     int32_t silent_days, forgetting_days, lost_days;
+    int64_t earn_unit; /* points_per_unit points are worth earn_unit minor units (margin) */
+    int64_t points_per_unit;
 };
 
 /* What a refresh counted. */
@@ -87,7 +90,10 @@ struct insight_period {
 /*
  * The buyers (members not closed with a purchase in the period) cut into
  * ten groups by net spend, largest first (ties by member id), as ntile(10)
- * does; `out` gets the ten deciles in order, empty ones zero.
+ * does; `out` gets the ten deciles in order, empty ones zero.  When the
+ * snapshot of p->to has exactly [p->from, p->to] as its RFM period, they
+ * are read from it (as of its refresh, at its rates);
+ * otherwise computed from the purchases now.
  */
 int store_insight_deciles(struct db *db, const struct insight_period *p,
                           struct insight_decile out[10], struct err *e);

@@ -23,6 +23,9 @@ CREATE TABLE member_insights (
     frequency         bigint NOT NULL CHECK (frequency >= 0),
     -- Net spend (returns deducted) in the RFM period, minor units.
     monetary          bigint NOT NULL CHECK (monetary >= 0),
+    -- monetary less the value of the points those purchases earned, at the
+    -- redemption rate of the refresh (the concentration report's margin).
+    margin            bigint NOT NULL,
     -- The local date of the last purchase on or before snapshot_date, ever.
     last_purchase_on  date,
     segment           text CHECK (segment IN (
@@ -62,3 +65,20 @@ CREATE TABLE insight_groups (
     spend             bigint NOT NULL CHECK (spend >= 0)
 );
 CREATE INDEX insight_groups_date ON insight_groups (snapshot_date);
+
+-- The buyers of a snapshot's RFM period cut into spend deciles, for each
+-- filter: by_store / by_tier say whether the rows are for one store / one
+-- tier (then enrolled_store / tier name it; NULL enrolled_store is the
+-- members without one) or for all of them.
+CREATE TABLE insight_deciles (
+    snapshot_date     date NOT NULL REFERENCES insight_snapshots (snapshot_date) ON DELETE CASCADE,
+    by_store          boolean NOT NULL,
+    enrolled_store    text,
+    by_tier           boolean NOT NULL,
+    tier              text,
+    decile            integer NOT NULL CHECK (decile BETWEEN 1 AND 10),
+    members           bigint NOT NULL CHECK (members > 0),
+    spend             bigint NOT NULL CHECK (spend >= 0),
+    margin            bigint NOT NULL
+);
+CREATE INDEX insight_deciles_date ON insight_deciles (snapshot_date);

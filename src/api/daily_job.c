@@ -114,7 +114,9 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
                                 r->insight_high == INSIGHT_HIGH_MEDIAN ? "median" : "mean",
                                 r->insight_silent_days,
                                 r->insight_forgetting_days,
-                                r->insight_lost_days};
+                                r->insight_lost_days,
+                                r->earn_unit,
+                                r->redemption_points_per_unit};
     struct insight_run ir = {0, {0, 0}, 0.0};
     struct timespec t0;
     struct db *db;

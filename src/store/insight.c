@@ -30,11 +30,11 @@ static const struct db_stmt stmt_newer = {
 
 /*
  * $1 date, $2 time zone, $3 RFM period days, $4 'mean' | 'median', $5 silent,
- * $6 forgetting, $7 lost.  `mem` is every member that is not closed, with its
- * purchases in the period (NULL when none) and its last purchase on or
- * before the date: members.last_purchase_at is that for everyone but a
- * member who bought after the date (a late run of an earlier date), who is
- * looked up in the index.  `t` holds each threshold as a fraction t / k.
+ * $6 forgetting, $7 lost, $8 earn unit, $9 points per unit.  `mem` is every member that is not
+ * closed, with its purchases in the period (NULL when none) and its last purchase on or before the
+ * date: members.last_purchase_at is that for everyone but a member who bought after the date (a
+ * late run of an earlier date), who is looked up in the index.  `t` holds each threshold as a
+ * fraction t / k.
  */
 static const struct db_stmt stmt_refresh = {
     "insight_refresh",
@@ -43,12 +43,13 @@ static const struct db_stmt stmt_refresh = {
     "         ($1::date + 1)::timestamp AT TIME ZONE $2::text AS hi),"
     " agg AS ("
     "  SELECT p.member_id, max(p.occurred_at) AS last_at, count(*) AS f,"
-    "         sum(p.net_spend) AS m"
+    "         sum(p.net_spend) AS m,"
+    "         sum(CASE WHEN p.fully_returned THEN 0 ELSE p.points_earned END) AS pts"
     "  FROM purchases p CROSS JOIN bounds"
     "  WHERE p.occurred_at >= bounds.lo AND p.occurred_at < bounds.hi"
     "  GROUP BY p.member_id),"
     " mem AS MATERIALIZED ("
-    "  SELECT m.id, a.f, a.m,"
+    "  SELECT m.id, a.f, a.m, a.m - div(a.pts * $8::bigint, $9::bigint) AS margin,"
     "   $1::date - (a.last_at AT TIME ZONE $2::text)::date AS r,"
     "   (CASE WHEN m.last_purchase_at < bounds.hi THEN m.last_purchase_at"
     "    ELSE (SELECT max(q.occurred_at) FROM purchases q"
@@ -94,8 +95,9 @@ static const struct db_stmt stmt_refresh = {
     "  RETURNING members, buyers),"
     " ins AS ("
     "  INSERT INTO member_insights (member_id, snapshot_date, recency_days, frequency, monetary,"
-    "   last_purchase_on, segment, lifecycle_stage)"
-    "  SELECT mem.id, $1::date, mem.r, coalesce(mem.f, 0), coalesce(mem.m, 0), mem.last_on,"
+    "   margin, last_purchase_on, segment, lifecycle_stage)"
+    "  SELECT mem.id, $1::date, mem.r, coalesce(mem.f, 0), coalesce(mem.m, 0),"
+    "   coalesce(mem.margin, 0), mem.last_on,"
     "   CASE WHEN mem.f IS NOT NULL THEN"
     "    CASE WHEN mem.m * t.k > t.tm THEN 'important-' ELSE 'general-' END ||"
     "    CASE WHEN mem.r * t.k < t.tr"
@@ -109,7 +111,8 @@ static const struct db_stmt stmt_refresh = {
     "  FROM mem CROSS JOIN t"
     "  ON CONFLICT (member_id) DO UPDATE SET snapshot_date = excluded.snapshot_date,"
     "   recency_days = excluded.recency_days, frequency = excluded.frequency,"
-    "   monetary = excluded.monetary, last_purchase_on = excluded.last_purchase_on,"
+    "   monetary = excluded.monetary, margin = excluded.margin,"
+    "   last_purchase_on = excluded.last_purchase_on,"
     "   segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage"
     "  RETURNING 1)"
     " SELECT (SELECT members FROM snap), (SELECT buyers FROM snap), (SELECT count(*) FROM ins)"};
@@ -130,11 +133,53 @@ static const struct db_stmt stmt_groups = {
     " FROM member_insights i JOIN members m ON m.id = i.member_id"
     " GROUP BY m.enrolled_store, m.tier, i.segment, i.lifecycle_stage"};
 
+/* One ntile pass per filter shape the concentration report takes. */
+#define DECILES_PASS(by_store, by_tier, keys)                                                      \
+    " SELECT " by_store ", " by_tier ", store, tier, decile, count(*), sum(monetary),"             \
+    "  sum(margin) FROM (SELECT store, tier, ntile(10) OVER (PARTITION BY store, tier"             \
+    "   ORDER BY monetary DESC, member_id) AS decile, monetary, margin"                            \
+    "   FROM (SELECT " keys ", member_id, monetary, margin FROM b) k) d"                           \
+    " GROUP BY store, tier, decile"
+
+static const struct db_stmt stmt_deciles_clear = {
+    "insight_deciles_clear", "DELETE FROM insight_deciles WHERE snapshot_date = $1::date"};
+
+static const struct db_stmt stmt_deciles_count = {
+    "insight_deciles_count",
+    "WITH b AS MATERIALIZED ("
+    "  SELECT i.member_id, i.monetary, i.margin, m.enrolled_store, m.tier AS member_tier"
+    "  FROM member_insights i JOIN members m ON m.id = i.member_id WHERE i.frequency > 0)"
+    " INSERT INTO insight_deciles (by_store, by_tier, enrolled_store, tier, decile, members, spend,"
+    "  margin, snapshot_date)"
+    " SELECT x.*, $1::date FROM (" DECILES_PASS("false", "false", "NULL::text AS store, NULL::text AS tier") " UNION ALL" DECILES_PASS(
+        "true", "false",
+        "enrolled_store AS store, NULL::text AS tier") " UNION ALL" DECILES_PASS("false", "true",
+                                                                                 "NULL::text AS "
+                                                                                 "store, "
+                                                                                 "member_tier AS "
+                                                                                 "tier") " UNION "
+                                                                                         "AL"
+                                                                                         "L" DECILES_PASS(
+                                                                                             "true",
+                                                                                             "true",
+                                                                                             "enrol"
+                                                                                             "led_"
+                                                                                             "store"
+                                                                                             " AS "
+                                                                                             "store"
+                                                                                             ", "
+                                                                                             "membe"
+                                                                                             "r_"
+                                                                                             "tier "
+                                                                                             "AS "
+                                                                                             "tier") ") x"};
+
 static int refresh_in_tx(struct db *db, const struct insight_params *p, struct insight_counts *out,
                          struct err *e)
 {
-    char period[24], silent[24], forgetting[24], lost[24];
-    const char *params[7] = {p->date, p->timezone, period, p->high, silent, forgetting, lost};
+    char period[24], silent[24], forgetting[24], lost[24], unit[24], ppu[24];
+    const char *params[9] = {p->date,    p->timezone, period, p->high, silent,
+                             forgetting, lost,        unit,   ppu};
     PGresult *res;
     bool newer;
 
@@ -149,7 +194,9 @@ static int refresh_in_tx(struct db *db, const struct insight_params *p, struct i
     db_i64_text(p->silent_days, silent);
     db_i64_text(p->forgetting_days, forgetting);
     db_i64_text(p->lost_days, lost);
-    res = db_exec(db, &stmt_refresh, 7, params, e);
+    db_i64_text(p->earn_unit, unit);
+    db_i64_text(p->points_per_unit, ppu);
+    res = db_exec(db, &stmt_refresh, 9, params, e);
     if (res == NULL)
         return -1;
     if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, &out->members, e) < 0 ||
@@ -160,7 +207,9 @@ static int refresh_in_tx(struct db *db, const struct insight_params *p, struct i
     PQclear(res);
     if (db_run(db, &stmt_prune, 1, params, e) < 0 ||
         db_run(db, &stmt_groups_clear, 1, params, e) < 0 ||
-        db_run(db, &stmt_groups, 1, params, e) < 0)
+        db_run(db, &stmt_groups, 1, params, e) < 0 ||
+        db_run(db, &stmt_deciles_clear, 1, params, e) < 0 ||
+        db_run(db, &stmt_deciles_count, 1, params, e) < 0)
         return -1;
     return 1;
 }
@@ -280,37 +329,68 @@ static const struct db_stmt stmt_deciles = {
                        " SELECT decile, count(*), sum(spend)::bigint, sum(margin)::bigint FROM d"
                        " GROUP BY decile ORDER BY decile"};
 
+/* The snapshot of $2 when its RFM period is [$1, $2]: one row with false
+ * and no decile when it has no buyers for the filters ($3 store, $4 tier);
+ * no row at all when there is no such snapshot. */
+static const struct db_stmt stmt_deciles_snapshot = {
+    "insight_deciles_snapshot",
+    "SELECT d.decile IS NOT NULL, d.decile, d.members, d.spend, d.margin"
+    " FROM insight_snapshots s LEFT JOIN insight_deciles d ON d.snapshot_date = s.snapshot_date"
+    "  AND d.by_store = ($3::text IS NOT NULL) AND ($3::text IS NULL OR d.enrolled_store = $3)"
+    "  AND d.by_tier = ($4::text IS NOT NULL) AND ($4::text IS NULL OR d.tier = $4)"
+    " WHERE s.snapshot_date = $2::date AND s.period_from = $1::date"
+    " ORDER BY d.decile"};
+
+/* Fills `out` from decile rows (columns `first` ..: decile, members, spend,
+ * margin), skipping rows whose column `first` - 1 is false when first > 0. */
+static int read_deciles(const PGresult *res, int first, struct insight_decile out[10],
+                        struct err *e)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct insight_decile d;
+        int64_t decile;
+
+        if (first > 0 && !db_get_bool(res, i, first - 1))
+            continue;
+        if (db_get_i64(res, i, first, &decile, e) < 0 ||
+            db_get_i64(res, i, first + 1, &d.members, e) < 0 ||
+            db_get_i64(res, i, first + 2, &d.spend, e) < 0 ||
+            db_get_i64(res, i, first + 3, &d.margin, e) < 0)
+            return -1;
+        if (decile < 1 || decile > 10)
+            return err_internal(e, ERR_INTERNAL, "insight decile %lld", (long long)decile);
+        d.decile = (int)decile;
+        out[decile - 1] = d;
+    }
+    return 0;
+}
+
 int store_insight_deciles(struct db *db, const struct insight_period *p,
                           struct insight_decile out[10], struct err *e)
 {
     char unit[24], ppu[24];
     const char *params[7] = {p->from, p->to, p->timezone, p->store_id, p->tier, unit, ppu};
+    const char *snap_params[4] = {p->from, p->to, p->store_id, p->tier};
+    bool from_snapshot;
     PGresult *res;
-    int rc = -1;
+    int rc;
 
     for (int i = 0; i < 10; i++)
         out[i] = (struct insight_decile){i + 1, 0, 0, 0};
+    res = db_exec(db, &stmt_deciles_snapshot, 4, snap_params, e);
+    if (res == NULL)
+        return -1;
+    from_snapshot = PQntuples(res) > 0;
+    rc = from_snapshot ? read_deciles(res, 1, out, e) : 0;
+    PQclear(res);
+    if (rc < 0 || from_snapshot)
+        return rc;
     db_i64_text(p->earn_unit, unit);
     db_i64_text(p->points_per_unit, ppu);
     res = db_exec(db, &stmt_deciles, 7, params, e);
     if (res == NULL)
         return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        struct insight_decile d;
-        int64_t decile;
-
-        if (db_get_i64(res, i, 0, &decile, e) < 0 || db_get_i64(res, i, 1, &d.members, e) < 0 ||
-            db_get_i64(res, i, 2, &d.spend, e) < 0 || db_get_i64(res, i, 3, &d.margin, e) < 0)
-            goto out;
-        if (decile < 1 || decile > 10) {
-            err_internal(e, ERR_INTERNAL, "insight decile %lld", (long long)decile);
-            goto out;
-        }
-        d.decile = (int)decile;
-        out[decile - 1] = d;
-    }
-    rc = 0;
-out:
+    rc = read_deciles(res, 0, out, e);
     PQclear(res);
     return rc;
 }

@@ -367,6 +367,25 @@ class InsightTest(DaemonTestCase):
         self.assertEqual(doc["items"][0]["spend_share"], 0.283)
         self.assertEqual(doc["items"][1]["cumulative_spend_share"], 0.5189)
         self.assertEqual(doc["items"][9]["cumulative_spend_share"], 1.0)
+        # The default period is the snapshot's RFM period: the deciles come from it.
+        rows = self.psql("SELECT decile, members, spend, margin FROM insight_deciles"
+                         " WHERE snapshot_date = '%s' AND NOT by_store AND NOT by_tier"
+                         " ORDER BY decile;" % self.today.isoformat()).split()
+        self.assertEqual(rows, ["%d|%d|%d|%d" % (i["decile"], i["members"], i["spend"],
+                                                 i["margin"]) for i in items])
+
+    def test_concentration_reads_the_snapshot_for_its_period_only(self):
+        self.psql("UPDATE insight_deciles SET spend = spend + 100, margin = margin + 1"
+                  " WHERE snapshot_date = '%s' AND decile = 10 AND NOT by_store AND NOT by_tier;"
+                  % self.today.isoformat())
+        self.addCleanup(self.psql, "UPDATE insight_deciles SET spend = spend - 100,"
+                        " margin = margin - 1 WHERE snapshot_date = '%s' AND decile = 10"
+                        " AND NOT by_store AND NOT by_tier;" % self.today.isoformat())
+        doc = self.report("/v1/reports/concentration", csv_too=False)
+        self.assertEqual((doc["total_spend"], doc["total_margin"]), (212100, 209881))
+        # Any other period is computed from the purchases.
+        doc = self.report("/v1/reports/concentration?from=%s" % self.date(363), csv_too=False)
+        self.assertEqual((doc["total_spend"], doc["total_margin"]), (212000, 209880))
 
     def test_concentration_report_filters(self):
         doc = self.report("/v1/reports/concentration?from=%s" % self.date(100))
