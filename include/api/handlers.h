@@ -91,4 +91,9 @@ int api_reports_complaints(struct req *rq, struct resp *rs, struct err *e);
 int api_admin_index(struct req *rq, struct resp *rs, struct err *e);
 int api_admin_file(struct req *rq, struct resp *rs, struct err *e);
 
+/* reports_insight.c */
+int api_reports_segments(struct req *rq, struct resp *rs, struct err *e);
+int api_reports_lifecycle(struct req *rq, struct resp *rs, struct err *e);
+int api_reports_concentration(struct req *rq, struct resp *rs, struct err *e);
+
 #endif

@@ -21,7 +21,9 @@ void member_id_format(char *dst, size_t n, int64_t id);
 /*
  * The Member object with exactly the contract's keys, in its order: id,
  * card_number, name, phone, email, birthday, status, tier, points_balance,
- * referral_code, referred_by, enrolled_at, updated_at.  `m` is borrowed.
+ * referral_code, referred_by, enrolled_at, updated_at, then segment and
+ * lifecycle_stage (issue 6; null until a snapshot has the member).  `m` is
+ * borrowed.
  * Returns a new reference, or NULL when jansson runs out of memory.
  */
 json_t *member_json(const struct member *m);

@@ -100,6 +100,9 @@ struct rules_promotion {
 
 enum rules_birthday_window { BIRTHDAY_DAY = 0, BIRTHDAY_WEEK, BIRTHDAY_MONTH };
 
+/* How the RFM snapshot decides "high": against the buyers' mean or median. */
+enum rules_insight_high { INSIGHT_HIGH_MEAN = 0, INSIGHT_HIGH_MEDIAN };
+
 struct rules {
     char currency[4];
     char timezone[64]; /* IANA name; conversion happens outside the engine */
@@ -141,6 +144,14 @@ struct rules {
     int32_t expiry_months;
     int32_t pending_days;
     int32_t max_discount_pct_x100;
+
+    /* insight: the RFM snapshot and life-cycle stages (read by the daily
+     * job's refresh in the store, never by the engine) */
+    int32_t insight_rfm_period_days;
+    enum rules_insight_high insight_high;
+    int32_t insight_silent_days;     /* active below this many days */
+    int32_t insight_forgetting_days; /* silent below this */
+    int32_t insight_lost_days;       /* forgetting up to and including this; lost after */
 };
 
 /* The index of the tier with `code`, or -1. */

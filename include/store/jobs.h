@@ -72,6 +72,14 @@ int store_daily_member_range(struct db *db, int64_t *min_id, int64_t *max_id, st
 int store_daily_batch(struct db *db, const struct daily_job_params *p, int64_t lo, int64_t hi,
                       struct daily_job_counts *done, struct err *e);
 
+/*
+ * Begins a transaction of the daily job's kind: its own lock and statement
+ * time-outs (minutes, not the pool's request limits) and the job's advisory
+ * lock, so that runs on several daemons take turns.  For the job's other
+ * set-based work (store/insight.h).  -1 with nothing begun.
+ */
+int store_daily_begin(struct db *db, struct err *e);
+
 /* Records a run of `date` in daily_jobs (runs + 1, counts added), in a
  * transaction of its own under the job's advisory lock. */
 int store_daily_record(struct db *db, const char *date, const struct daily_job_counts *c,

@@ -36,10 +36,12 @@ struct member {
     const char *tier;
     int64_t points_balance;
     const char *referral_code;
-    int64_t referred_by;        /* the referrer's id, 0 if none */
-    const char *enrolled_store; /* NULL if none */
-    const char *enrolled_at;    /* RFC 3339 UTC with microseconds */
-    const char *updated_at;     /* RFC 3339 UTC with microseconds */
+    int64_t referred_by;         /* the referrer's id, 0 if none */
+    const char *enrolled_store;  /* NULL if none */
+    const char *enrolled_at;     /* RFC 3339 UTC with microseconds */
+    const char *updated_at;      /* RFC 3339 UTC with microseconds */
+    const char *segment;         /* RFM segment of the latest snapshot, NULL if none */
+    const char *lifecycle_stage; /* life-cycle stage of the latest snapshot, NULL if none */
 };
 
 /* What enrolment stores; all strings borrowed for the call. */

@@ -67,6 +67,8 @@ struct purchase_context {
     int64_t days_since_enrolled;      /* local calendar days */
     int64_t days_since_last_purchase; /* local calendar days, -1 when none */
     int64_t qualifying_spend;         /* net spend in (occurred_at - window, occurred_at] */
+    const char *segment;              /* the latest insight snapshot's, "" when none */
+    const char *lifecycle_stage;      /* the latest insight snapshot's, "" when none */
     int local_year, local_month, local_day, local_hour;
     int local_weekday;               /* 0 = Monday .. 6 = Sunday */
     int64_t new_id;                  /* for_purchase, nothing recorded: the id to write */

@@ -1,7 +1,9 @@
 /*
  * daily_job.c - one run of the daily job: the rule set turned into the
  * job's parameters, the members cut into batches of ids, one store call per
- * batch, the run recorded and logged.
+ * batch, then the RFM and life-cycle snapshot refreshed for the date (after
+ * the batches, so that it sees the day's tier changes), the run recorded and
+ * logged.
  *
  * Must not contain SQL, loop over single members (each batch is set-based
  * in src/store/jobs.c) or decide which date is due (the scheduler and the
@@ -17,6 +19,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/insight.h"
 
 /* Members per batch transaction: big enough that a million members take a
  * few dozen round trips, small enough that a batch holds its row locks for
@@ -39,24 +42,36 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* What the insight refresh of a run did, for its log line. */
+struct insight_run {
+    int refreshed; /* store_insight_refresh's 1 or 0 (a later snapshot exists) */
+    struct insight_counts counts;
+    double seconds;
+};
+
 static void log_run(const char *date, const struct daily_job_counts *c, int batches,
-                    const struct timespec *t0)
+                    const struct insight_run *ir, const struct timespec *t0)
 {
-    char fields[320];
+    char fields[480];
 
     snprintf(fields, sizeof(fields),
              "\"msg\":\"daily job done\",\"date\":\"%s\",\"birthday_gifts\":%lld,"
              "\"released\":%lld,\"expired_points\":%lld,\"downgrades\":%lld,\"batches\":%d,"
-             "\"seconds\":%.3f",
+             "\"insight_refreshed\":%s,\"insight_members\":%lld,\"insight_buyers\":%lld,"
+             "\"insight_seconds\":%.3f,\"seconds\":%.3f",
              date, (long long)c->birthday_gifts, (long long)c->released,
-             (long long)c->expired_points, (long long)c->downgrades, batches, seconds_since(t0));
+             (long long)c->expired_points, (long long)c->downgrades, batches,
+             ir->refreshed == 1 ? "true" : "false", (long long)ir->counts.members,
+             (long long)ir->counts.buyers, ir->seconds, seconds_since(t0));
     log_fields(LOG_INFO, fields);
 }
 
-/* The batches and the record, on `db`. */
-static int run_on(struct db *db, const struct daily_job_params *p, struct daily_job_counts *out,
-                  int *batches, struct err *e)
+/* The batches, the snapshot and the record, on `db`. */
+static int run_on(struct db *db, const struct daily_job_params *p, const struct insight_params *ip,
+                  struct daily_job_counts *out, int *batches, struct insight_run *ir, struct err *e)
 {
+    struct timespec t0;
+
     int64_t min_id, max_id;
 
     if (store_daily_member_range(db, &min_id, &max_id, e) < 0)
@@ -71,6 +86,11 @@ static int run_on(struct db *db, const struct daily_job_params *p, struct daily_
         (*batches)++;
         lo = hi;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ir->refreshed = store_insight_refresh(db, ip, &ir->counts, e);
+    ir->seconds = seconds_since(&t0);
+    if (ir->refreshed < 0)
+        return -1;
     return store_daily_record(db, p->date, out, e);
 }
 
@@ -88,6 +108,16 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
                                  r->ntiers,
                                  codes,
                                  mins};
+    struct insight_params ip = {date,
+                                r->timezone,
+                                r->insight_rfm_period_days,
+                                r->insight_high == INSIGHT_HIGH_MEDIAN ? "median" : "mean",
+                                r->insight_silent_days,
+                                r->insight_forgetting_days,
+                                r->insight_lost_days,
+                                r->earn_unit,
+                                r->redemption_points_per_unit};
+    struct insight_run ir = {0, {0, 0}, 0.0};
     struct timespec t0;
     struct db *db;
     int batches = 0, rc;
@@ -101,10 +131,10 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
     pthread_mutex_lock(&run_lock);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     db = db_open_own();
-    rc = run_on(db, &p, out, &batches, e);
+    rc = run_on(db, &p, &ip, out, &batches, &ir, e);
     db_close_own(db);
     pthread_mutex_unlock(&run_lock);
     if (rc == 0)
-        log_run(date, out, batches, &t0);
+        log_run(date, out, batches, &ir, &t0);
     return rc;
 }

@@ -24,10 +24,11 @@ json_t *member_json(const struct member *m)
         member_id_format(referred_by, sizeof(referred_by), m->referred_by);
     /* json_pack fails as a whole (NULL) on any allocation failure, which is
      * the one check the caller needs; "s?" renders a NULL string as null. */
-    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:s, s:s?, s:s, s:s}", "id",
-                     id, "card_number", m->card_number, "name", m->name, "phone", m->phone, "email",
-                     m->email, "birthday", m->birthday, "status", m->status, "tier", m->tier,
-                     "points_balance", (json_int_t)m->points_balance, "referral_code",
-                     m->referral_code, "referred_by", m->referred_by != 0 ? referred_by : NULL,
-                     "enrolled_at", m->enrolled_at, "updated_at", m->updated_at);
+    return json_pack(
+        "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:s, s:s?, s:s, s:s, s:s?, s:s?}", "id",
+        id, "card_number", m->card_number, "name", m->name, "phone", m->phone, "email", m->email,
+        "birthday", m->birthday, "status", m->status, "tier", m->tier, "points_balance",
+        (json_int_t)m->points_balance, "referral_code", m->referral_code, "referred_by",
+        m->referred_by != 0 ? referred_by : NULL, "enrolled_at", m->enrolled_at, "updated_at",
+        m->updated_at, "segment", m->segment, "lifecycle_stage", m->lifecycle_stage);
 }

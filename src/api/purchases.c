@@ -181,8 +181,8 @@ static int compute(struct req *rq, struct work *w, struct err *e)
         .purchase_count = w->ctx.purchase_count,
         .days_since_last_purchase = w->ctx.days_since_last_purchase,
         .referral_pending = w->ctx.referral_pending,
-        .segment = "",
-        .lifecycle_stage = "",
+        .segment = w->ctx.segment,
+        .lifecycle_stage = w->ctx.lifecycle_stage,
     };
     struct engine_purchase p = {
         .lines = lines,

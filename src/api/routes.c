@@ -73,6 +73,9 @@ const struct route api_routes[] = {
     /* The dashboard's static files: public, the page asks for the admin key. */
     {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, 0},
     {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, 0},
+    {HTTP_GET, "/v1/reports/segments", api_reports_segments, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/reports/lifecycle", api_reports_lifecycle, ROLE_ADMIN, 0},
+    {HTTP_GET, "/v1/reports/concentration", api_reports_concentration, ROLE_ADMIN, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1039,6 +1039,53 @@ static void parse_expiry(struct ctx *c, json_t *o)
     read_int32(c, o, "months", true, 12, 1, 120, &c->r->expiry_months);
 }
 
+/*
+ * insight: {rfm_period_days, high, lifecycle_days: {silent, forgetting,
+ * lost}}.  The stages must come in that order: silent < forgetting < lost.
+ */
+static void parse_lifecycle(struct ctx *c, json_t *o)
+{
+    static const char *const allowed[] = {"silent", "forgetting", "lost", NULL};
+    struct rules *r = c->r;
+    bool ok;
+
+    check_unknown(c, o, allowed);
+    ok = read_int32(c, o, "silent", false, 30, 1, DAYS_MAX, &r->insight_silent_days);
+    ok = read_int32(c, o, "forgetting", false, 90, 1, DAYS_MAX, &r->insight_forgetting_days) && ok;
+    ok = read_int32(c, o, "lost", false, 180, 1, DAYS_MAX, &r->insight_lost_days) && ok;
+    if (ok && r->insight_forgetting_days <= r->insight_silent_days) {
+        size_t mark = push_key(c, "forgetting");
+        fail(c, "must be greater than silent");
+        pop(c, mark);
+    }
+    if (ok && r->insight_lost_days <= r->insight_forgetting_days) {
+        size_t mark = push_key(c, "lost");
+        fail(c, "must be greater than forgetting");
+        pop(c, mark);
+    }
+}
+
+static void parse_insight(struct ctx *c, json_t *o)
+{
+    static const char *const allowed[] = {"rfm_period_days", "high", "lifecycle_days", NULL};
+    json_t *v;
+    size_t mark;
+
+    check_unknown(c, o, allowed);
+    read_int32(c, o, "rfm_period_days", false, 365, 1, DAYS_MAX, &c->r->insight_rfm_period_days);
+    mark = push_key(c, "high");
+    if ((v = json_object_get(o, "high")) != NULL) {
+        if (json_is_string(v) && strcmp(json_string_value(v), "mean") == 0)
+            c->r->insight_high = INSIGHT_HIGH_MEAN;
+        else if (json_is_string(v) && strcmp(json_string_value(v), "median") == 0)
+            c->r->insight_high = INSIGHT_HIGH_MEDIAN;
+        else
+            fail(c, "must be one of mean, median");
+    }
+    pop(c, mark);
+    section(c, o, "lifecycle_days", false, parse_lifecycle);
+}
+
 /* ========================================================= public ====== */
 
 int rules_from_json(const json_t *cdoc, struct rules *out, struct err *e)
@@ -1056,6 +1103,7 @@ int rules_from_json(const json_t *cdoc, struct rules *out, struct err *e)
                                           "expiry",
                                           "pending_days",
                                           "max_discount_pct",
+                                          "insight",
                                           NULL};
     /* jansson's object iterators take a non-const object; nothing here
      * modifies the document. */
@@ -1085,6 +1133,11 @@ int rules_from_json(const json_t *cdoc, struct rules *out, struct err *e)
     out->redemption_points_per_unit = 1;
     out->expiry_months = 12;
     out->max_discount_pct_x100 = 10000;
+    out->insight_rfm_period_days = 365;
+    out->insight_high = INSIGHT_HIGH_MEAN;
+    out->insight_silent_days = 30;
+    out->insight_forgetting_days = 90;
+    out->insight_lost_days = 180;
 
     parse_currency_timezone(&c, doc);
     section(&c, doc, "earn", true, parse_earn);
@@ -1106,6 +1159,7 @@ int rules_from_json(const json_t *cdoc, struct rules *out, struct err *e)
     read_int32(&c, doc, "pending_days", false, 0, 0, 365, &out->pending_days);
     read_decimal(&c, doc, "max_discount_pct", false, DECIMAL_PCT, 10000,
                  &out->max_discount_pct_x100);
+    section(&c, doc, "insight", false, parse_insight);
     check_unknown(&c, doc, allowed);
 
 out:
@@ -1303,6 +1357,16 @@ json_t *rules_to_json(const struct rules *r)
     put(&b, doc, "pending_days", json_integer(r->pending_days));
     put(&b, doc, "max_discount_pct", x100_json(r->max_discount_pct_x100));
 
+    o = json_object();
+    put(&b, o, "rfm_period_days", json_integer(r->insight_rfm_period_days));
+    put(&b, o, "high", json_string(r->insight_high == INSIGHT_HIGH_MEDIAN ? "median" : "mean"));
+    a = json_object();
+    put(&b, a, "silent", json_integer(r->insight_silent_days));
+    put(&b, a, "forgetting", json_integer(r->insight_forgetting_days));
+    put(&b, a, "lost", json_integer(r->insight_lost_days));
+    put(&b, o, "lifecycle_days", a);
+    put(&b, doc, "insight", o);
+
     if (!b.ok) {
         json_decref(doc);
         return NULL;
@@ -1338,7 +1402,9 @@ static const char default_document[] =
     "  \"redemption\": {\"points_per_unit\": 100, \"max_bill_pct\": 50},\n"
     "  \"expiry\": {\"months\": 12},\n"
     "  \"pending_days\": 0,\n"
-    "  \"max_discount_pct\": 50\n"
+    "  \"max_discount_pct\": 50,\n"
+    "  \"insight\": {\"rfm_period_days\": 365, \"high\": \"mean\","
+    " \"lifecycle_days\": {\"silent\": 30, \"forgetting\": 90, \"lost\": 180}}\n"
     "}\n";
 
 const char *rules_default_document(void)

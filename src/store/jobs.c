@@ -130,7 +130,7 @@ static const struct db_stmt stmt_limits = {"daily_limits",
 static const struct db_stmt stmt_advisory = {"daily_advisory",
                                              "SELECT pg_advisory_xact_lock(4419647236102418)"};
 
-static int begin_job_tx(struct db *db, struct err *e)
+int store_daily_begin(struct db *db, struct err *e)
 {
     if (db_begin(db, e) < 0)
         return -1;
@@ -163,7 +163,7 @@ int store_daily_record(struct db *db, const char *date, const struct daily_job_c
     db_i64_text(c->released, v[1]);
     db_i64_text(c->expired_points, v[2]);
     db_i64_text(c->downgrades, v[3]);
-    if (begin_job_tx(db, e) < 0)
+    if (store_daily_begin(db, e) < 0)
         return -1;
     if (db_run(db, &stmt_record, 5, params, e) < 0) {
         db_rollback(db);
@@ -452,7 +452,7 @@ int store_daily_batch(struct db *db, const struct daily_job_params *p, int64_t l
     buf_init(&codes);
     buf_init(&mins);
     tier_arrays(p, &codes, &mins);
-    if (begin_job_tx(db, e) < 0)
+    if (store_daily_begin(db, e) < 0)
         goto out;
     {
         const char *params[9] = {lot,        hit,       p->date, p->timezone, points,

@@ -24,7 +24,14 @@
 #define MEMBER_COLUMNS                                                                             \
     "id, card_number, name, phone, email, to_char(birthday, 'YYYY-MM-DD'), status, tier, "         \
     "points_balance, referral_code, referred_by, enrolled_store, " DB_TIMESTAMP(                   \
-        "enrolled_at") ", " DB_TIMESTAMP("updated_at")
+        "enrolled_at") ", " DB_TIMESTAMP("updated_at") ", " INSIGHT_COLUMNS
+
+/* The member's segment and stage from the latest insight snapshot (none for
+ * a member the daily job has not seen yet).  Subqueries rather than a join,
+ * so that INSERT and UPDATE ... RETURNING can name them as well. */
+#define INSIGHT_COLUMNS                                                                            \
+    "(SELECT i.segment FROM member_insights i WHERE i.member_id = members.id), "                   \
+    "(SELECT i.lifecycle_stage FROM member_insights i WHERE i.member_id = members.id)"
 
 enum {
     COL_ID,
@@ -41,6 +48,8 @@ enum {
     COL_ENROLLED_STORE,
     COL_ENROLLED_AT,
     COL_UPDATED_AT,
+    COL_SEGMENT,
+    COL_STAGE,
     NCOLS
 };
 
@@ -70,6 +79,8 @@ static int read_member(const PGresult *res, int row, struct arena *a, struct mem
     m->enrolled_store = db_get_str(res, row, COL_ENROLLED_STORE, a);
     m->enrolled_at = db_get_str(res, row, COL_ENROLLED_AT, a);
     m->updated_at = db_get_str(res, row, COL_UPDATED_AT, a);
+    m->segment = db_get_str(res, row, COL_SEGMENT, a);
+    m->lifecycle_stage = db_get_str(res, row, COL_STAGE, a);
     return 0;
 }
 

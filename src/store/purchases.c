@@ -98,6 +98,8 @@ static void i64_array(struct buf *b, int n, const struct purchase_line_row *line
     "  (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l WHERE l.member_id = m.id"           \
     "    AND l.remaining > 0 AND l.available_on > (now() AT TIME ZONE $4)::date),"                 \
     "  coalesce(m.referred_by, 0), m.referred_by IS NOT NULL AND m.referral_granted_at IS NULL,"   \
+    "  coalesce((SELECT i.segment FROM member_insights i WHERE i.member_id = m.id), ''),"          \
+    "  coalesce((SELECT i.lifecycle_stage FROM member_insights i WHERE i.member_id = m.id), ''),"  \
     "  " fresh ", " reserve_id ", " recorded_cols " FROM m"                                        \
     " CROSS JOIN (SELECT $3::timestamptz AT TIME ZONE $4 AS lt) t" recorded_join
 
@@ -138,6 +140,8 @@ enum {
     CTX_PENDING,
     CTX_REFERRER,
     CTX_REFERRAL_PENDING,
+    CTX_SEGMENT,
+    CTX_STAGE,
     CTX_FRESH,
     CTX_NEW_ID,
     CTX_REC_ID,
@@ -177,6 +181,8 @@ static int read_context(const PGresult *res, struct arena *a, struct purchase_co
     c->tier = db_get_str(res, 0, CTX_TIER, a);
     c->before_enrolment = db_get_bool(res, 0, CTX_BEFORE_ENROLMENT);
     c->referral_pending = db_get_bool(res, 0, CTX_REFERRAL_PENDING);
+    c->segment = db_get_str(res, 0, CTX_SEGMENT, a);
+    c->lifecycle_stage = db_get_str(res, 0, CTX_STAGE, a);
     c->recorded.store_id = db_get_str(res, 0, CTX_REC_STORE, a);
     c->recorded.request_hash = db_get_str(res, 0, CTX_REC_HASH, a);
     c->recorded.result = db_get_str(res, 0, CTX_REC_RESULT, a);

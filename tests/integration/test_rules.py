@@ -36,6 +36,8 @@ DEFAULT_RULES = {
     "expiry": {"months": 12},
     "pending_days": 0,
     "max_discount_pct": 50,
+    "insight": {"rfm_period_days": 365, "high": "mean",
+                "lifecycle_days": {"silent": 30, "forgetting": 90, "lost": 180}},
 }
 
 # A valid document with a promotion, decimals that are not binary fractions
@@ -90,6 +92,8 @@ PROMO_CANONICAL = {
     "expiry": {"months": 6},
     "pending_days": 0,
     "max_discount_pct": 100,
+    "insight": {"rfm_period_days": 365, "high": "mean",
+                "lifecycle_days": {"silent": 30, "forgetting": 90, "lost": 180}},
 }
 
 PROPAGATION_S = 1.0
