@@ -100,8 +100,9 @@ struct rules_promotion {
 
 enum rules_birthday_window { BIRTHDAY_DAY = 0, BIRTHDAY_WEEK, BIRTHDAY_MONTH };
 
-/* How the RFM snapshot decides "high": against the buyers' mean or median. */
-enum rules_insight_high { INSIGHT_HIGH_MEAN = 0, INSIGHT_HIGH_MEDIAN };
+/* How the RFM snapshot decides "high": against the buyers' mean, their
+ * median, or a quantile of them (insight_quantile_x100). */
+enum rules_insight_high { INSIGHT_HIGH_MEAN = 0, INSIGHT_HIGH_MEDIAN, INSIGHT_HIGH_QUANTILE };
 
 struct rules {
     char currency[4];
@@ -149,10 +150,14 @@ struct rules {
      * job's refresh in the store, never by the engine) */
     int32_t insight_rfm_period_days;
     enum rules_insight_high insight_high;
+    int32_t insight_quantile_x100;   /* 1..99, with INSIGHT_HIGH_QUANTILE */
     int32_t insight_silent_days;     /* active below this many days */
     int32_t insight_forgetting_days; /* silent below this */
     int32_t insight_lost_days;       /* forgetting up to and including this; lost after */
 };
+
+/* "mean", "median" or "quantile". */
+const char *rules_insight_high_name(enum rules_insight_high h);
 
 /* The index of the tier with `code`, or -1. */
 int rules_tier_index(const struct rules *r, const char *code);

@@ -20,10 +20,11 @@ struct db;
 
 /* The rule set's `insight` settings and the date.  Borrowed for the call. */
 struct insight_params {
-    const char *date;     /* YYYY-MM-DD, the snapshot's local date */
-    const char *timezone; /* the rules' IANA zone */
-    int32_t period_days;  /* the RFM period: the period_days local days ending on `date` */
-    const char *high;     /* "mean" or "median" */
+    const char *date;      /* YYYY-MM-DD, the snapshot's local date */
+    const char *timezone;  /* the rules' IANA zone */
+    int32_t period_days;   /* the RFM period: the period_days local days ending on `date` */
+    const char *high;      /* "mean", "median" or "quantile" */
+    int32_t quantile_x100; /* 1..99, for "quantile" */
     int32_t silent_days, forgetting_days, lost_days;
     int64_t earn_unit; /* points_per_unit points are worth earn_unit minor units (margin) */
     int64_t points_per_unit;

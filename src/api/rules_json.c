@@ -1040,8 +1040,10 @@ static void parse_expiry(struct ctx *c, json_t *o)
 }
 
 /*
- * insight: {rfm_period_days, high, lifecycle_days: {silent, forgetting,
- * lost}}.  The stages must come in that order: silent < forgetting < lost.
+ * insight: {rfm_period_days, high, quantile, lifecycle_days: {silent,
+ * forgetting, lost}}.  `quantile` (0.01..0.99, two decimals) goes with
+ * high "quantile" and only with it.  The stages must come in that order: silent < forgetting <
+ * lost.
  */
 static void parse_lifecycle(struct ctx *c, json_t *o)
 {
@@ -1067,9 +1069,11 @@ static void parse_lifecycle(struct ctx *c, json_t *o)
 
 static void parse_insight(struct ctx *c, json_t *o)
 {
-    static const char *const allowed[] = {"rfm_period_days", "high", "lifecycle_days", NULL};
+    static const char *const allowed[] = {"rfm_period_days", "high", "quantile", "lifecycle_days",
+                                          NULL};
     json_t *v;
     size_t mark;
+    int64_t q;
 
     check_unknown(c, o, allowed);
     read_int32(c, o, "rfm_period_days", false, 365, 1, DAYS_MAX, &c->r->insight_rfm_period_days);
@@ -1079,8 +1083,22 @@ static void parse_insight(struct ctx *c, json_t *o)
             c->r->insight_high = INSIGHT_HIGH_MEAN;
         else if (json_is_string(v) && strcmp(json_string_value(v), "median") == 0)
             c->r->insight_high = INSIGHT_HIGH_MEDIAN;
+        else if (json_is_string(v) && strcmp(json_string_value(v), "quantile") == 0)
+            c->r->insight_high = INSIGHT_HIGH_QUANTILE;
         else
-            fail(c, "must be one of mean, median");
+            fail(c, "must be one of mean, median, quantile");
+    }
+    pop(c, mark);
+    mark = push_key(c, "quantile");
+    if ((v = json_object_get(o, "quantile")) != NULL) {
+        if (c->r->insight_high != INSIGHT_HIGH_QUANTILE)
+            fail(c, "is only allowed with high \"quantile\"");
+        else if (decimal_x100(v, &q) != 1 || q < 1 || q > 99)
+            fail(c, "must be a number from 0.01 to 0.99 with at most 2 decimals");
+        else
+            c->r->insight_quantile_x100 = (int32_t)q;
+    } else if (c->r->insight_high == INSIGHT_HIGH_QUANTILE) {
+        fail(c, "is required with high \"quantile\"");
     }
     pop(c, mark);
     section(c, o, "lifecycle_days", false, parse_lifecycle);
@@ -1359,7 +1377,9 @@ json_t *rules_to_json(const struct rules *r)
 
     o = json_object();
     put(&b, o, "rfm_period_days", json_integer(r->insight_rfm_period_days));
-    put(&b, o, "high", json_string(r->insight_high == INSIGHT_HIGH_MEDIAN ? "median" : "mean"));
+    put(&b, o, "high", json_string(rules_insight_high_name(r->insight_high)));
+    if (r->insight_high == INSIGHT_HIGH_QUANTILE)
+        put(&b, o, "quantile", x100_json(r->insight_quantile_x100));
     a = json_object();
     put(&b, a, "silent", json_integer(r->insight_silent_days));
     put(&b, a, "forgetting", json_integer(r->insight_forgetting_days));

@@ -1,6 +1,7 @@
 /*
  * lookup.c - comparing the rule set's fixed-size codes with the purchase's
- * strings: excluded categories and promotion coverage.
+ * strings (excluded categories and promotion coverage), and the names of
+ * the rule set's enumerated settings.
  *
  * Pure.  It must not trust a code to be NUL-terminated: a rule set is plain
  * data and a damaged one must make a look-up fail, never read past its array.
@@ -39,4 +40,17 @@ bool rules_promotion_covers(const struct rules_promotion *pr, const char *catego
         if (rules_code_eq(pr->categories[i], category))
             return true;
     return false;
+}
+
+const char *rules_insight_high_name(enum rules_insight_high h)
+{
+    switch (h) {
+    case INSIGHT_HIGH_MEDIAN:
+        return "median";
+    case INSIGHT_HIGH_QUANTILE:
+        return "quantile";
+    case INSIGHT_HIGH_MEAN:
+        break;
+    }
+    return "mean";
 }

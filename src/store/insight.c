@@ -17,6 +17,7 @@
  */
 #include "store/insight.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "store/db.h"
@@ -29,8 +30,13 @@ static const struct db_stmt stmt_newer = {
     "SELECT EXISTS (SELECT 1 FROM insight_snapshots WHERE snapshot_date > $1::date)"};
 
 /*
- * $1 date, $2 time zone, $3 RFM period days, $4 'mean' | 'median', $5 silent,
- * $6 forgetting, $7 lost, $8 earn unit, $9 points per unit.  `mem` is every member that is not
+ * $1 date, $2 time zone, $3 RFM period days, $4 'mean' | 'median' | 'quantile',
+ * $5 silent, $6 forgetting, $7 lost, $8 earn unit, $9 points per unit, $10 the
+ * quantile q and $11 1 - q (for 'quantile': F and M are high above their
+ * q-quantile, R below its (1 - q)-quantile; percentile_disc picks a value of
+ * the data, so the threshold is an integer and k is 1), $12 high is 'median'
+ * and $13 high is 'quantile' (booleans: the aggregates of the other modes
+ * are filtered away, so a mean snapshot sorts nothing).  `mem` is every member that is not
  * closed, with its purchases in the period (NULL when none) and its last purchase on or before the
  * date: members.last_purchase_at is that for everyone but a member who bought after the date (a
  * late run of an earlier date), who is looked up in the index.  `t` holds each threshold as a
@@ -39,83 +45,86 @@ static const struct db_stmt stmt_newer = {
 static const struct db_stmt stmt_refresh = {
     "insight_refresh",
     "WITH bounds AS ("
-    "  SELECT ($1::date - ($3::int - 1))::timestamp AT TIME ZONE $2::text AS lo,"
-    "         ($1::date + 1)::timestamp AT TIME ZONE $2::text AS hi),"
+    " SELECT ($1::date - ($3::int - 1))::timestamp AT TIME ZONE $2::text AS lo,"
+    " ($1::date + 1)::timestamp AT TIME ZONE $2::text AS hi),"
     " agg AS ("
-    "  SELECT p.member_id, max(p.occurred_at) AS last_at, count(*) AS f,"
-    "         sum(p.net_spend) AS m,"
-    "         sum(CASE WHEN p.fully_returned THEN 0 ELSE p.points_earned END) AS pts"
-    "  FROM purchases p CROSS JOIN bounds"
-    "  WHERE p.occurred_at >= bounds.lo AND p.occurred_at < bounds.hi"
-    "  GROUP BY p.member_id),"
+    " SELECT p.member_id, max(p.occurred_at) AS last_at, count(*) AS f,"
+    " sum(p.net_spend) AS m,"
+    " sum(CASE WHEN p.fully_returned THEN 0 ELSE p.points_earned END) AS pts"
+    " FROM purchases p CROSS JOIN bounds"
+    " WHERE p.occurred_at >= bounds.lo AND p.occurred_at < bounds.hi"
+    " GROUP BY p.member_id),"
     " mem AS MATERIALIZED ("
-    "  SELECT m.id, a.f, a.m, a.m - div(a.pts * $8::bigint, $9::bigint) AS margin,"
-    "   $1::date - (a.last_at AT TIME ZONE $2::text)::date AS r,"
-    "   (CASE WHEN m.last_purchase_at < bounds.hi THEN m.last_purchase_at"
-    "    ELSE (SELECT max(q.occurred_at) FROM purchases q"
-    "          WHERE q.member_id = m.id AND q.occurred_at < bounds.hi) END"
-    "    AT TIME ZONE $2::text)::date AS last_on"
-    "  FROM members m CROSS JOIN bounds LEFT JOIN agg a ON a.member_id = m.id"
-    "  WHERE m.status <> 'closed'),"
+    " SELECT m.id, a.f, a.m, a.m - div(a.pts * $8::bigint, $9::bigint) AS margin,"
+    " $1::date - (a.last_at AT TIME ZONE $2::text)::date AS r,"
+    " (CASE WHEN m.last_purchase_at < bounds.hi THEN m.last_purchase_at"
+    " ELSE (SELECT max(q.occurred_at) FROM purchases q"
+    " WHERE q.member_id = m.id AND q.occurred_at < bounds.hi) END"
+    " AT TIME ZONE $2::text)::date AS last_on"
+    " FROM members m CROSS JOIN bounds LEFT JOIN agg a ON a.member_id = m.id"
+    " WHERE m.status <> 'closed'),"
     " t AS ("
-    "  SELECT count(*) AS n,"
-    "   CASE WHEN $4::text = 'median' THEN 2 ELSE count(*) END::numeric AS k,"
-    "   CASE WHEN $4::text = 'median' THEN"
-    "    (percentile_disc(0.5) WITHIN GROUP (ORDER BY r) FILTER (WHERE $4::text = 'median'))"
-    "    ::numeric + percentile_disc(0.5) WITHIN GROUP (ORDER BY r DESC)"
-    "    FILTER (WHERE $4::text = 'median')"
-    "   ELSE sum(r) END::numeric AS tr,"
-    "   CASE WHEN $4::text = 'median' THEN"
-    "    (percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FILTER (WHERE $4::text = 'median'))"
-    "    ::numeric + percentile_disc(0.5) WITHIN GROUP (ORDER BY f DESC)"
-    "    FILTER (WHERE $4::text = 'median')"
-    "   ELSE sum(f) END::numeric AS tf,"
-    "   CASE WHEN $4::text = 'median' THEN"
-    "    (percentile_disc(0.5) WITHIN GROUP (ORDER BY m) FILTER (WHERE $4::text = 'median'))"
-    "    + percentile_disc(0.5) WITHIN GROUP (ORDER BY m DESC)"
-    "    FILTER (WHERE $4::text = 'median')"
-    "   ELSE sum(m) END::numeric AS tm"
-    "  FROM mem WHERE f IS NOT NULL),"
+    " SELECT count(*) AS n,"
+    " CASE WHEN $12::bool THEN 2 WHEN $13::bool THEN 1 ELSE count(*) END::numeric AS k,"
+    " CASE WHEN $12::bool THEN"
+    " (percentile_disc(0.5) WITHIN GROUP (ORDER BY r) FILTER (WHERE $12::bool))"
+    " ::numeric + percentile_disc(0.5) WITHIN GROUP (ORDER BY r DESC)"
+    " FILTER (WHERE $12::bool)"
+    " WHEN $13::bool THEN percentile_disc($11::float8) WITHIN GROUP (ORDER BY r) FILTER (WHERE "
+    "$13::bool)"
+    " ELSE sum(r) END::numeric AS tr,"
+    " CASE WHEN $12::bool THEN"
+    " (percentile_disc(0.5) WITHIN GROUP (ORDER BY f) FILTER (WHERE $12::bool))"
+    " ::numeric + percentile_disc(0.5) WITHIN GROUP (ORDER BY f DESC)"
+    " FILTER (WHERE $12::bool)"
+    " WHEN $13::bool THEN percentile_disc($10::float8) WITHIN GROUP (ORDER BY f) FILTER (WHERE "
+    "$13::bool)"
+    " ELSE sum(f) END::numeric AS tf,"
+    " CASE WHEN $12::bool THEN"
+    " (percentile_disc(0.5) WITHIN GROUP (ORDER BY m) FILTER (WHERE $12::bool))"
+    " + percentile_disc(0.5) WITHIN GROUP (ORDER BY m DESC)"
+    " FILTER (WHERE $12::bool)"
+    " WHEN $13::bool THEN percentile_disc($10::float8) WITHIN GROUP (ORDER BY m) FILTER (WHERE "
+    "$13::bool)"
+    " ELSE sum(m) END::numeric AS tm"
+    " FROM mem WHERE f IS NOT NULL),"
     " snap AS ("
-    "  INSERT INTO insight_snapshots (snapshot_date, period_from, period_to, high,"
-    "   recency_threshold, frequency_threshold, monetary_threshold, silent_days,"
-    "   forgetting_days, lost_days, members, buyers)"
-    "  SELECT $1::date, $1::date - ($3::int - 1), $1::date, $4::text,"
-    "   coalesce(round(t.tr / nullif(t.k, 0), 4), 0), coalesce(round(t.tf / nullif(t.k, 0), 4), 0),"
-    "   coalesce(round(t.tm / nullif(t.k, 0), 4), 0), $5::int, $6::int, $7::int,"
-    "   (SELECT count(*) FROM mem), t.n"
-    "  FROM t"
-    "  ON CONFLICT (snapshot_date) DO UPDATE SET"
-    "   period_from = excluded.period_from, period_to = excluded.period_to,"
-    "   high = excluded.high, recency_threshold = excluded.recency_threshold,"
-    "   frequency_threshold = excluded.frequency_threshold,"
-    "   monetary_threshold = excluded.monetary_threshold, silent_days = excluded.silent_days,"
-    "   forgetting_days = excluded.forgetting_days, lost_days = excluded.lost_days,"
-    "   members = excluded.members, buyers = excluded.buyers"
-    "  RETURNING members, buyers),"
+    " INSERT INTO insight_snapshots (snapshot_date, period_from, period_to, high,"
+    " recency_threshold, frequency_threshold, monetary_threshold, silent_days,"
+    " forgetting_days, lost_days, members, buyers)"
+    " SELECT $1::date, $1::date - ($3::int - 1), $1::date, $4::text,"
+    " coalesce(round(t.tr / nullif(t.k, 0), 4), 0), coalesce(round(t.tf / nullif(t.k, 0), 4), 0),"
+    " coalesce(round(t.tm / nullif(t.k, 0), 4), 0), $5::int, $6::int, $7::int,"
+    " (SELECT count(*) FROM mem), t.n"
+    " FROM t"
+    " RETURNING members, buyers),"
     " ins AS ("
-    "  INSERT INTO member_insights (member_id, snapshot_date, recency_days, frequency, monetary,"
-    "   margin, last_purchase_on, segment, lifecycle_stage)"
-    "  SELECT mem.id, $1::date, mem.r, coalesce(mem.f, 0), coalesce(mem.m, 0),"
-    "   coalesce(mem.margin, 0), mem.last_on,"
-    "   CASE WHEN mem.f IS NOT NULL THEN"
-    "    CASE WHEN mem.m * t.k > t.tm THEN 'important-' ELSE 'general-' END ||"
-    "    CASE WHEN mem.r * t.k < t.tr"
-    "     THEN CASE WHEN mem.f * t.k > t.tf THEN 'value' ELSE 'develop' END"
-    "     ELSE CASE WHEN mem.f * t.k > t.tf THEN 'keep' ELSE 'retain' END END END,"
-    "   CASE WHEN mem.last_on IS NULL THEN NULL"
-    "    WHEN $1::date - mem.last_on < $5::int THEN 'active'"
-    "    WHEN $1::date - mem.last_on < $6::int THEN 'silent'"
-    "    WHEN $1::date - mem.last_on <= $7::int THEN 'forgetting'"
-    "    ELSE 'lost' END"
-    "  FROM mem CROSS JOIN t"
-    "  ON CONFLICT (member_id) DO UPDATE SET snapshot_date = excluded.snapshot_date,"
-    "   recency_days = excluded.recency_days, frequency = excluded.frequency,"
-    "   monetary = excluded.monetary, margin = excluded.margin,"
-    "   last_purchase_on = excluded.last_purchase_on,"
-    "   segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage"
-    "  RETURNING 1)"
+    " INSERT INTO member_insights (member_id, snapshot_date, recency_days, frequency, monetary,"
+    " margin, last_purchase_on, segment, lifecycle_stage)"
+    " SELECT mem.id, $1::date, mem.r, coalesce(mem.f, 0), coalesce(mem.m, 0),"
+    " coalesce(mem.margin, 0), mem.last_on,"
+    " CASE WHEN mem.f IS NOT NULL THEN"
+    " CASE WHEN mem.m * t.k > t.tm THEN 'important-' ELSE 'general-' END ||"
+    " CASE WHEN mem.r * t.k < t.tr"
+    " THEN CASE WHEN mem.f * t.k > t.tf THEN 'value' ELSE 'develop' END"
+    " ELSE CASE WHEN mem.f * t.k > t.tf THEN 'keep' ELSE 'retain' END END END,"
+    " CASE WHEN mem.last_on IS NULL THEN NULL"
+    " WHEN $1::date - mem.last_on < $5::int THEN 'active'"
+    " WHEN $1::date - mem.last_on < $6::int THEN 'silent'"
+    " WHEN $1::date - mem.last_on <= $7::int THEN 'forgetting'"
+    " ELSE 'lost' END"
+    " FROM mem CROSS JOIN t"
+    " ON CONFLICT (member_id) DO UPDATE SET snapshot_date = excluded.snapshot_date,"
+    " recency_days = excluded.recency_days, frequency = excluded.frequency,"
+    " monetary = excluded.monetary, margin = excluded.margin,"
+    " last_purchase_on = excluded.last_purchase_on,"
+    " segment = excluded.segment, lifecycle_stage = excluded.lifecycle_stage"
+    " RETURNING 1)"
     " SELECT (SELECT members FROM snap), (SELECT buyers FROM snap), (SELECT count(*) FROM ins)"};
+
+/* A date refreshed again replaces its snapshot row. */
+static const struct db_stmt stmt_snap_clear = {
+    "insight_snapshot_clear", "DELETE FROM insight_snapshots WHERE snapshot_date = $1::date"};
 
 /* What the refresh did not write belongs to members closed since. */
 static const struct db_stmt stmt_prune = {
@@ -177,9 +186,9 @@ static const struct db_stmt stmt_deciles_count = {
 static int refresh_in_tx(struct db *db, const struct insight_params *p, struct insight_counts *out,
                          struct err *e)
 {
-    char period[24], silent[24], forgetting[24], lost[24], unit[24], ppu[24];
-    const char *params[9] = {p->date,    p->timezone, period, p->high, silent,
-                             forgetting, lost,        unit,   ppu};
+    char period[24], silent[24], forgetting[24], lost[24], unit[24], ppu[24], q[8], q_low[8];
+    const char *params[13] = {p->date, p->timezone, period, p->high, silent, forgetting, lost,
+                              unit,    ppu,         q,      q_low,   NULL,   NULL};
     PGresult *res;
     bool newer;
 
@@ -196,7 +205,14 @@ static int refresh_in_tx(struct db *db, const struct insight_params *p, struct i
     db_i64_text(p->lost_days, lost);
     db_i64_text(p->earn_unit, unit);
     db_i64_text(p->points_per_unit, ppu);
-    res = db_exec(db, &stmt_refresh, 9, params, e);
+    /* Exact decimals, so PostgreSQL reads 0.20 and not 1 - 0.80 in binary. */
+    snprintf(q, sizeof(q), "0.%02u", (unsigned)p->quantile_x100 % 100u);
+    snprintf(q_low, sizeof(q_low), "0.%02u", (unsigned)(100 - p->quantile_x100) % 100u);
+    params[11] = strcmp(p->high, "median") == 0 ? "true" : "false";
+    params[12] = strcmp(p->high, "quantile") == 0 ? "true" : "false";
+    if (db_run(db, &stmt_snap_clear, 1, params, e) < 0)
+        return -1;
+    res = db_exec(db, &stmt_refresh, 13, params, e);
     if (res == NULL)
         return -1;
     if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, &out->members, e) < 0 ||

@@ -499,6 +499,42 @@ class InsightTest(DaemonTestCase):
         # lost: G(180) D(181) C(186) I(400); none: J.
         self.assertEqual([i["members"] for i in rep["items"]], [1, 3, 3, 4, 1])
 
+    def test_quantile_setting(self):
+        def restore():
+            r = self.req("PUT", "/v1/rules", rules_doc(PROMOTIONS))
+            self.assertEqual(r.status, 200, r)
+            self.run_job()
+        self.addCleanup(restore)
+        doc = rules_doc(PROMOTIONS, high="quantile")
+        doc["insight"]["quantile"] = 0.8
+        r = self.req("PUT", "/v1/rules", doc)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["rules"]["insight"]["quantile"], 0.8)
+        self.run_job()
+        # The ten buyers' 0.8-quantiles (percentile_disc: the 8th of 10 sorted values):
+        # F 1,1,1,1,2,2,3,3,4,4 -> 3; M ... 40000,40000,50000,60000 -> 40000; and R's
+        # 0.2-quantile (the 2nd of 5,10,29,...) -> 10.  High: F > 3, M > 40000, R < 10.
+        out = self.psql("SELECT high, recency_threshold, frequency_threshold, monetary_threshold"
+                        " FROM insight_snapshots WHERE snapshot_date = '%s';"
+                        % self.today.isoformat())
+        self.assertEqual(out.strip().split("|"), ["quantile", "10.0000", "3.0000", "40000.0000"])
+        want = {"A": "general-value", "B": "important-retain", "C": "general-keep",
+                "D": "important-retain", "E": "general-retain", "F": "general-retain",
+                "G": "general-retain", "H": "general-retain", "I": None, "J": None,
+                "K": "general-retain", "L": "general-retain"}
+        for name in NAMES:
+            r = self.req("GET", "/v1/members/" + q(self.m[name]["id"]))
+            self.assertEqual(r.json()["segment"], want[name], name)
+        for insight, field in (({"high": "mean", "quantile": 0.8}, "$.insight.quantile"),
+                               ({"high": "quantile"}, "$.insight.quantile"),
+                               ({"high": "quantile", "quantile": 1}, "$.insight.quantile"),
+                               ({"high": "quantile", "quantile": 0.555}, "$.insight.quantile")):
+            bad = rules_doc(PROMOTIONS)
+            bad["insight"].update(insight)
+            r = self.req("PUT", "/v1/rules", bad)
+            assert_problem(self, r, 400, "validation_failed")
+            self.assertIn(field, [e["field"] for e in r.json()["errors"]], insight)
+
 
 class SegmentPurchaseTest(DaemonTestCase):
     """A purchase (not only a quote) applies a promotion on member.segment
