@@ -242,8 +242,24 @@ static void early_answer(struct req *rq, enum err_code code, const char *detail)
     rq->early = true;
 }
 
+/*
+ * libmicrohttpd decodes the path into a C string, so an encoded NUL ("%00")
+ * would end it early: "/admin/app.js%00x" would be served as "/admin/app.js".
+ * The URI log callback sees the raw URI first and marks such a request
+ * (its return value is the request's first *req_cls); no route has a NUL,
+ * so it is answered 404.
+ */
+static char nul_in_uri;
+
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    return strstr(uri, "%00") != NULL ? &nul_in_uri : NULL;
+}
+
 static struct req *req_start(struct http_server *s, struct MHD_Connection *conn, const char *url,
-                             const char *method)
+                             const char *method, bool nul)
 {
     struct req *rq = xcalloc(1, sizeof(*rq));
     const char *rid;
@@ -260,6 +276,8 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
     rq->method = router_method_of(method);
     rq->path = arena_strdup(&rq->arena, url);
     rq->route_index = -1;
+    if (nul)
+        early_answer(rq, ERR_NOT_FOUND, "no such resource");
 
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid != NULL && is_valid_request_id(rid))
@@ -452,8 +470,8 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
     struct req *rq = *req_cls;
 
     (void)version;
-    if (rq == NULL) {
-        rq = req_start(s, conn, url, method);
+    if (rq == NULL || (void *)rq == &nul_in_uri) {
+        rq = req_start(s, conn, url, method, rq != NULL);
         *req_cls = rq;
         pthread_mutex_lock(&s->lock);
         s->inflight++;
@@ -499,7 +517,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
     (void)conn;
     (void)toe;
-    if (rq == NULL)
+    if (rq == NULL || (void *)rq == &nul_in_uri)
         return;
     *req_cls = NULL;
     us = http_now_us() - rq->start_us;
@@ -625,8 +643,9 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags,
     /* The logger comes first so that MHD reports problems with the other
      * options through it. */
     return MHD_start_daemon(flags, 0, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-                            NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                            (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            NULL, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, NULL, MHD_OPTION_SOCK_ADDR,
+                            addr, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
 }

@@ -392,8 +392,10 @@ class BadInputTest(DaemonTestCase):
                     self.assertEqual(self.fingerprint(), before)
 
     def test_unknown_paths(self):
+        # An encoded NUL must not cut a path short into a known one.
         for path in ("/v1/nope", "/v1/members/%s/nope" % q(self.member["id"]), "/v2/members",
-                     "/", "/v1", "/v1/members/a/b/c", "/healthz/x"):
+                     "/", "/v1", "/v1/members/a/b/c", "/healthz/x", "/healthz%00",
+                     "/v1/members/%s%%00x" % q(self.member["id"]), "/admin/app.js%00"):
             for token in (harness.ADMIN, None, "bogus"):
                 with self.subTest(path=path, token=token):
                     r = self.req("GET", path, token=token)
