@@ -43,8 +43,9 @@ struct sim_line {
  * days_since_last_purchase looks at the latest occurred_at among them, as
  * members.purchase_count and last_purchase_at did.  qualifying_spend is the
  * recorded net spend (returns included) of the member's other purchases in
- * (occurred_at - window_days, occurred_at].  The birthday and enrolment are
- * the member's today.
+ * (occurred_at - window_days, occurred_at].  The birthday, the enrolment,
+ * the RFM segment and the life-cycle stage are the member's today (the
+ * newest insight snapshot for the last two; "" when the member has none).
  */
 struct sim_purchase {
     int64_t id;
@@ -64,8 +65,10 @@ struct sim_purchase {
     int64_t purchase_count;           /* purchases recorded before this one */
     int64_t days_since_last_purchase; /* local calendar days, -1 when none */
     int64_t qualifying_spend;
-    int64_t points_earned;  /* as recorded */
-    int64_t discount_total; /* as recorded */
+    int64_t points_earned;       /* as recorded */
+    int64_t discount_total;      /* as recorded */
+    const char *segment;         /* "" when none */
+    const char *lifecycle_stage; /* "" when none */
     int nlines;
     const struct sim_line *lines; /* in line order */
 };

@@ -184,8 +184,8 @@ static void engine_input(struct run *s, const struct sim_purchase *p, struct eng
         .days_since_enrolled = p->days_since_enrolled,
         .purchase_count = p->purchase_count,
         .days_since_last_purchase = p->days_since_last_purchase,
-        .segment = "",
-        .lifecycle_stage = "",
+        .segment = p->segment,
+        .lifecycle_stage = p->lifecycle_stage,
     };
     *ep = (struct engine_purchase){
         .lines = s->lines,

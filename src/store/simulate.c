@@ -74,11 +74,13 @@ static const struct db_stmt stmt_declare = {
     "  h.purchase_count,"
     "  coalesce(t.lt::date - (h.last_at AT TIME ZONE $3)::date, -1),"
     "  h.spend, h.points_earned, h.discount_total,"
-    "  l.categories, l.quantities, l.unit_prices"
+    "  l.categories, l.quantities, l.unit_prices,"
+    "  coalesce(mi.segment, ''), coalesce(mi.lifecycle_stage, '')"
     " FROM h"
     " CROSS JOIN LATERAL (SELECT h.occurred_at AT TIME ZONE $3 AS lt) t"
     " JOIN l ON l.member_id = h.member_id AND l.purchase_id = h.id"
     " JOIN members m ON m.id = h.member_id"
+    " LEFT JOIN member_insights mi ON mi.member_id = h.member_id"
     " LEFT JOIN LATERAL ("
     "  SELECT rw.discount_value, rw.discount_pct_x100 FROM coupons c"
     "  JOIN redemptions r ON r.member_id = c.member_id AND r.id = c.redemption_id"
@@ -122,6 +124,8 @@ enum {
     COL_CATEGORIES,
     COL_QUANTITIES,
     COL_PRICES,
+    COL_SEGMENT,
+    COL_STAGE,
     NCOLS
 };
 
@@ -297,6 +301,8 @@ static int read_row(const PGresult *res, int row, struct scan *sc, struct err *e
     p->store_id = col_str(res, row, COL_STORE);
     p->tier_before = col_str(res, row, COL_TIER);
     p->coupon_code = col_str(res, row, COL_COUPON);
+    p->segment = PQgetvalue(res, row, COL_SEGMENT);
+    p->lifecycle_stage = PQgetvalue(res, row, COL_STAGE);
 
     n = categories == NULL
             ? -1

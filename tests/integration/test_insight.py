@@ -580,6 +580,20 @@ class SegmentPurchaseTest(DaemonTestCase):
         self.assertEqual([a for a in py["applied"] if a["kind"] == "promotion"], [])
         self.assertEqual(py["points_earned"], 10)
 
+        # A simulation reads the members' segments too: the same rules change
+        # nothing over the last two purchases, and rules without the promotion
+        # take x's 77 points away.
+        window = {"from": (datetime.datetime.now(datetime.timezone.utc)
+                           - datetime.timedelta(hours=1)).isoformat(),
+                  "to": (datetime.datetime.now(datetime.timezone.utc)
+                         + datetime.timedelta(hours=1)).isoformat()}
+        r = self.req("POST", "/v1/rules/simulate", dict(window, rules=rules_doc(PROMOTIONS)))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["points"], {"actual": 97, "simulated": 97, "difference": 0})
+        r = self.req("POST", "/v1/rules/simulate", dict(window, rules=rules_doc()))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["points"], {"actual": 97, "simulated": 20, "difference": -77})
+
 
 if __name__ == "__main__":
     harness.main()
