@@ -23,4 +23,12 @@ const struct http_app *api_app(const struct cfg *c);
  */
 struct db *api_db(struct req *rq, struct err *e);
 
+/*
+ * Answers a stored JSON response body (an Idempotency-Key replay, a POS id
+ * replay, a recorded purchase): the bytes as they were first sent, not
+ * parsed again.  Steals `text` (malloc'd); an empty text is a bodiless
+ * answer.
+ */
+void api_send_text(struct resp *rs, int status, char *text);
+
 #endif

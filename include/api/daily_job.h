@@ -11,19 +11,20 @@
 #ifndef LY_API_DAILY_JOB_H
 #define LY_API_DAILY_JOB_H
 
+#include "api/rules_cache.h"
 #include "core/err.h"
-#include "rules/rules.h"
 #include "store/jobs.h"
 
 /*
- * Runs the job for `date` (YYYY-MM-DD, not after today in r->timezone:
- * the caller checked) under rules `r` (borrowed for the call), and records
+ * Runs the job for `date` (YYYY-MM-DD, not after today in the rules'
+ * timezone: the caller checked) under the rules of `snap` (borrowed for the
+ * call), and records
  * the run in daily_jobs.  *out is what this run did.  -1 with
  * ERR_UNAVAILABLE (database down or busy, or the daemon is stopping: the
  * batches done so far stay done and the date is not recorded) or
  * ERR_INTERNAL.  Thread-safe.
  */
-int daily_job_run(const struct rules *r, const char *date, struct daily_job_counts *out,
+int daily_job_run(const struct rules_snapshot *snap, const char *date, struct daily_job_counts *out,
                   struct err *e);
 
 /* Makes every run, now and later, stop before its next batch (shutdown). */

@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "http/http.h"
+#include "store/db.h"
 
 struct report_filter {
     const char *store_id; /* NULL: every store; borrowed from the request */
@@ -27,6 +28,15 @@ struct report_filter {
  * takes (NULL-terminated, may be NULL).  -1 with a 400 in `e`. */
 int report_filter_read(const struct req *rq, const char *const *extra, struct report_filter *f,
                        struct err *e);
+
+/*
+ * Completes the period on the request's connection `db`: `to` defaults to
+ * today in `timezone`, `from` to `to` - 364 days (dates in rq's arena);
+ * then checks from <= to and a span of at most 3660 days.  -1 with a 400
+ * or a database error.
+ */
+int report_period(struct req *rq, struct db *db, const char *timezone, struct report_filter *f,
+                  struct err *e);
 
 /* The filters as the answer echoes them: {store_id, tier, from, to}, null
  * where absent (a new reference; NULL when out of memory). */

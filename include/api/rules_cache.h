@@ -22,6 +22,11 @@ struct rules_snapshot {
     char activated_at[40]; /* RFC 3339 UTC */
     const char *document;  /* the rule set as stored (JSON text), owned by the snapshot */
     struct rules rules;
+    /* The tier ladder as PostgreSQL array literals (codes, min_spends), made
+     * once per snapshot for the statements that take it (the balance view,
+     * the daily job's downgrades), not once per request. */
+    const char *tier_codes_sql;
+    const char *tier_mins_sql;
 };
 
 /* Loads the active version and starts following changes.  -1 with `e`. */

@@ -125,6 +125,11 @@ struct buf;
  * caller writes the braces. */
 void db_array_text(struct buf *b, bool first, const char *s);
 
+/* A PostgreSQL bigint array literal, braces included, of the int64_t at
+ * `offset` in each of `n` elements `stride` bytes apart from `base`:
+ * {1,2,3} from an array of structs (or of int64_t, with stride 8). */
+void db_i64_array(struct buf *b, const void *base, int n, size_t stride, size_t offset);
+
 /* The row count of an INSERT, UPDATE or DELETE result. */
 int64_t db_affected(const PGresult *res);
 

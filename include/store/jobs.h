@@ -31,9 +31,10 @@ struct daily_job_params {
     int32_t expiry_months;
     int32_t tier_window_days;
     int32_t tier_grace_days;
-    int ntiers;                     /* 1..; ascending, tiers[0] the lowest */
-    const char *const *tier_codes;  /* ntiers codes */
-    const int64_t *tier_min_spends; /* ntiers min_spend values */
+    /* The tier ladder, ascending, as PostgreSQL array literals (codes and
+     * min_spends: rules_snapshot's). */
+    const char *tier_codes;
+    const char *tier_min_spends;
 };
 
 /* What a run did (or what to add to a date's record). */

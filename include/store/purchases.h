@@ -170,9 +170,9 @@ struct balance_query {
     const char *timezone;
     int32_t window_days; /* tier_window_days */
     int32_t grace_days;  /* tier_downgrade_grace_days */
-    int ntiers;
-    const char *const *tier_codes;
-    const int64_t *tier_min_spends;
+    /* The tier ladder as PostgreSQL array literals (rules_snapshot's). */
+    const char *tier_codes;
+    const char *tier_min_spends;
 };
 
 struct balance_row {

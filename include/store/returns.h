@@ -75,7 +75,7 @@ int store_return_basis(struct db *db, int64_t member_id, int64_t purchase_id, st
 
 /* What this return adds to one line.  Borrowed. */
 struct return_line_change {
-    int32_t line_no;
+    int64_t line_no;
     int64_t quantity, points, redeemed_points, net_spend;
 };
 

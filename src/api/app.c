@@ -72,6 +72,12 @@ static char *render(struct req *rq, struct resp *rs, const struct err *e, int *s
     } else if (rs->json != NULL) {
         text = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
         *status = rs->status;
+    } else if (rs->raw != NULL) {
+        /* A body the handler already has as text (a stored response). */
+        text = xmalloc(rs->raw_len + 1);
+        memcpy(text, rs->raw, rs->raw_len);
+        text[rs->raw_len] = '\0';
+        *status = rs->status;
     } else {
         text = xstrdup("");
         *status = rs->status;
@@ -82,7 +88,7 @@ static char *render(struct req *rq, struct resp *rs, const struct err *e, int *s
 }
 
 /* Makes `text` (steals it) the response body. */
-static void send_text(struct resp *rs, int status, char *text)
+void api_send_text(struct resp *rs, int status, char *text)
 {
     size_t len = strlen(text);
 
@@ -149,7 +155,7 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
             if (!rec.same_request)
                 return err_set(e, ERR_IDEMPOTENCY_KEY_REUSED,
                                "this Idempotency-Key was used with a different request");
-            send_text(rs, rec.status, xstrdup(rec.body ? rec.body : ""));
+            api_send_text(rs, rec.status, xstrdup(rec.body ? rec.body : ""));
             return 0;
         }
         if (db_savepoint(db, e) < 0)
@@ -181,7 +187,7 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         goto fail;
     }
     free(stored);
-    send_text(rs, status, text);
+    api_send_text(rs, status, text);
     return 0;
 fail:
     db_rollback(db);

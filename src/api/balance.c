@@ -137,21 +137,18 @@ static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *
 static int balance_of(struct req *rq, int64_t member_id)
 {
     struct balance_wait *w = arena_alloc(&rq->arena, sizeof(*w));
-    const struct rules *r = &rules_cache_hold(&rq->arena)->rules;
-    int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
-    const char *codes[RULES_MAX_TIERS];
-    int64_t mins[RULES_MAX_TIERS];
-    struct balance_query q = {
-        member_id, r->timezone, r->tier_window_days, r->tier_downgrade_grace_days, ntiers,
-        codes,     mins};
+    const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
+    const struct rules *r = &snap->rules;
+    struct balance_query q = {member_id,
+                              r->timezone,
+                              r->tier_window_days,
+                              r->tier_downgrade_grace_days,
+                              snap->tier_codes_sql,
+                              snap->tier_mins_sql};
 
     memset(w, 0, sizeof(*w));
     w->rq = rq;
     w->rules = r;
-    for (int i = 0; i < ntiers; i++) {
-        codes[i] = r->tiers[i].code;
-        mins[i] = r->tiers[i].min_spend;
-    }
     store_balance_view_job(&q, &rq->arena, &w->job);
     w->job.done = balance_ready;
     w->job.arg = w;

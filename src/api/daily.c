@@ -82,7 +82,7 @@ static long run_due(void)
         struct daily_job_counts c;
 
         err_clear(&e);
-        if (daily_job_run(&snap->rules, dates[i], &c, &e) < 0) {
+        if (daily_job_run(snap, dates[i], &c, &e) < 0) {
             log_failure("daily job failed", dates[i], &e);
             goto out;
         }

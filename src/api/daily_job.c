@@ -94,20 +94,18 @@ static int run_on(struct db *db, const struct daily_job_params *p, const struct 
     return store_daily_record(db, p->date, out, e);
 }
 
-int daily_job_run(const struct rules *r, const char *date, struct daily_job_counts *out,
+int daily_job_run(const struct rules_snapshot *snap, const char *date, struct daily_job_counts *out,
                   struct err *e)
 {
-    const char *codes[RULES_MAX_TIERS];
-    int64_t mins[RULES_MAX_TIERS];
+    const struct rules *r = &snap->rules;
     struct daily_job_params p = {date,
                                  r->timezone,
                                  r->birthday_bonus_points,
                                  r->expiry_months,
                                  r->tier_window_days,
                                  r->tier_downgrade_grace_days,
-                                 r->ntiers,
-                                 codes,
-                                 mins};
+                                 snap->tier_codes_sql,
+                                 snap->tier_mins_sql};
     struct insight_params ip = {date,
                                 r->timezone,
                                 r->insight_rfm_period_days,
@@ -123,11 +121,6 @@ int daily_job_run(const struct rules *r, const char *date, struct daily_job_coun
     struct db *db;
     int batches = 0, rc;
 
-    ly_assert(r->ntiers >= 1 && r->ntiers <= RULES_MAX_TIERS);
-    for (int i = 0; i < r->ntiers; i++) {
-        codes[i] = r->tiers[i].code;
-        mins[i] = r->tiers[i].min_spend;
-    }
     *out = (struct daily_job_counts){0, 0, 0, 0};
     pthread_mutex_lock(&run_lock);
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -53,7 +53,7 @@ int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e)
     if (strcmp(date, today) > 0)
         return err_field(e, "date", "must not be after today (%s in %s)", today,
                          snap->rules.timezone);
-    if (daily_job_run(&snap->rules, date, &c, e) < 0)
+    if (daily_job_run(snap, date, &c, e) < 0)
         return -1;
     body = json_pack("{s:s, s:I, s:I, s:I, s:I}", "date", date, "birthday_gifts",
                      (json_int_t)c.birthday_gifts, "released", (json_int_t)c.released,

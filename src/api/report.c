@@ -1,6 +1,6 @@
 /*
- * report.c - report filters and the JSON-or-CSV answer (api/report.h).
- * Must not know any report's content or run a statement.
+ * report.c - report filters, their period, and the JSON-or-CSV answer
+ * (api/report.h).  Must not know any report's content.
  */
 #include "api/report.h"
 
@@ -12,9 +12,11 @@
 #include "api/validate.h"
 #include "core/buf.h"
 #include "core/civil.h"
+#include "store/jobs.h"
 
-#define MAX_EXTRA       8
-#define REPORT_MAX_DAYS 3660
+#define MAX_EXTRA           8
+#define REPORT_MAX_DAYS     3660
+#define REPORT_DEFAULT_DAYS 365
 
 static bool is_code(const char *s, size_t max)
 {
@@ -63,13 +65,33 @@ int report_filter_read(const struct req *rq, const char *const *extra, struct re
         query_error(e, "from", "must be a date (YYYY-MM-DD)");
     if (f->to != NULL && !is_date(f->to))
         query_error(e, "to", "must be a date (YYYY-MM-DD)");
-    if (!err_is_set(e) && f->from != NULL && f->to != NULL && strcmp(f->from, f->to) > 0)
-        query_error(e, "from", "must not be after `to`");
-    /* A report's rows (months, days) grow with its period: bound it. */
-    else if (!err_is_set(e) && f->from != NULL && f->to != NULL &&
-             day_number(f->to) - day_number(f->from) >= REPORT_MAX_DAYS)
-        query_error(e, "from", "the period may span at most 3660 days");
     return err_is_set(e) ? -1 : 0;
+}
+
+int report_period(struct req *rq, struct db *db, const char *timezone, struct report_filter *f,
+                  struct err *e)
+{
+    char today[11];
+    int64_t y;
+    int m, d;
+
+    if (f->to == NULL) {
+        if (store_daily_today(db, timezone, today, e) < 0)
+            return -1;
+        f->to = arena_strdup(&rq->arena, today);
+    }
+    if (f->from == NULL) {
+        civil_from_days(day_number(f->to) - (REPORT_DEFAULT_DAYS - 1), &y, &m, &d);
+        if (y < 1)
+            return query_error(e, "to", "is too early for the default period");
+        f->from = arena_printf(&rq->arena, "%04lld-%02d-%02d", (long long)y, m, d);
+    }
+    if (strcmp(f->from, f->to) > 0)
+        return query_error(e, "from", "must not be after `to`");
+    /* A report's rows (months, days) grow with its period: bound it. */
+    if (day_number(f->to) - day_number(f->from) >= REPORT_MAX_DAYS)
+        return query_error(e, "from", "the period may span at most 3660 days");
+    return 0;
 }
 
 static json_t *optional(const char *s)

@@ -34,26 +34,8 @@
 static int read_scope(struct req *rq, struct db *db, const struct rules_snapshot *snap,
                       struct report_filter *f, struct feedback_scope *s, struct err *e)
 {
-    char today[11];
-    int y, m, d;
-    int64_t ys;
-
-    if (f->to == NULL) {
-        if (store_daily_today(db, snap->rules.timezone, today, e) < 0)
-            return -1;
-        f->to = arena_strdup(&rq->arena, today);
-    }
-    if (f->from == NULL) {
-        char from[16];
-
-        if (civil_parse_date(f->to, &y, &m, &d) < 0)
-            return err_internal(e, ERR_INTERNAL, "report: bad date %s", f->to);
-        civil_from_days(days_from_civil(y, m, d) - 364, &ys, &m, &d);
-        if (ys < 1)
-            return query_error(e, "to", "is too early for the default period");
-        snprintf(from, sizeof(from), "%04" PRId64 "-%02d-%02d", ys, m, d);
-        f->from = arena_strdup(&rq->arena, from);
-    }
+    if (report_period(rq, db, snap->rules.timezone, f, e) < 0)
+        return -1;
     *s = (struct feedback_scope){f->store_id, f->tier, f->from, f->to, snap->rules.timezone};
     return 0;
 }

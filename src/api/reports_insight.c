@@ -23,8 +23,6 @@
 #include "store/insight.h"
 #include "store/jobs.h"
 
-#define DEFAULT_PERIOD_DAYS 365
-
 static const char *const segments[] = {"important-value",  "important-develop", "important-keep",
                                        "important-retain", "general-value",     "general-develop",
                                        "general-keep",     "general-retain"};
@@ -56,18 +54,6 @@ static json_t *share_json(int64_t part, int64_t whole)
     return json_real((double)(negative ? -r : r) / 10000.0);
 }
 
-/* `date` (a valid YYYY-MM-DD) moved by `days`, in the arena. */
-static const char *date_add(struct arena *a, const char *date, int64_t days)
-{
-    int yy, mm, dd, m, d;
-    int64_t y;
-
-    if (civil_parse_date(date, &yy, &mm, &dd) < 0)
-        return NULL;
-    civil_from_days(days_from_civil(yy, mm, dd) + days, &y, &m, &d);
-    return arena_printf(a, "%04lld-%02d-%02d", (long long)y, m, d);
-}
-
 /*
  * Reads the filters and fills in the period: to = today, from = to - 364
  * days when absent.  -1 with a 400 (a `from` after the `to` used) or a
@@ -76,25 +62,12 @@ static const char *date_add(struct arena *a, const char *date, int64_t days)
 static int read_period(struct req *rq, const struct rules_snapshot *snap, struct report_filter *f,
                        struct db **db, struct err *e)
 {
-    char today[11];
-
     if (report_filter_read(rq, NULL, f, e) < 0)
         return -1;
     *db = api_db(rq, e);
     if (*db == NULL)
         return -1;
-    if (f->to == NULL) {
-        if (store_daily_today(*db, snap->rules.timezone, today, e) < 0)
-            return -1;
-        f->to = arena_strdup(&rq->arena, today);
-    }
-    if (f->from == NULL)
-        f->from = date_add(&rq->arena, f->to, -(DEFAULT_PERIOD_DAYS - 1));
-    if (f->from == NULL || f->to == NULL)
-        return err_internal(e, ERR_INTERNAL, "report period");
-    if (strcmp(f->from, f->to) > 0)
-        return query_error(e, "from", "must not be after `to`");
-    return 0;
+    return report_period(rq, *db, snap->rules.timezone, f, e);
 }
 
 /* Sums the groups of `kind` whose key is `key` (NULL: the "none" group). */

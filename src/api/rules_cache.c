@@ -56,6 +56,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@
 #include <jansson.h>
 
 #include "api/rules_json.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
@@ -88,7 +90,9 @@ static const char *const rules_channels[] = {"loyalty_rules", NULL};
 struct snapshot {
     struct rules_snapshot pub; /* first, so &s->pub converts back to s */
     atomic_long refs;
-    char *document; /* pub.document, owned */
+    char *document;   /* pub.document, owned */
+    char *tier_codes; /* pub.tier_codes_sql, owned */
+    char *tier_mins;  /* pub.tier_mins_sql, owned */
 };
 
 static struct {
@@ -114,7 +118,29 @@ static struct snapshot *ptr_of(uintptr_t word)
 static void snapshot_free(struct snapshot *s)
 {
     free(s->document);
+    free(s->tier_codes);
+    free(s->tier_mins);
     free(s);
+}
+
+/* The snapshot's tier ladder literals (see rules_cache.h). */
+static void make_ladder(struct snapshot *s)
+{
+    const struct rules *r = &s->pub.rules;
+    int n = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
+    struct buf codes, mins;
+
+    buf_init(&codes);
+    buf_init(&mins);
+    buf_puts(&codes, "{");
+    for (int i = 0; i < n; i++)
+        db_array_text(&codes, i == 0, r->tiers[i].code);
+    buf_puts(&codes, "}");
+    db_i64_array(&mins, r->tiers, n, sizeof(r->tiers[0]), offsetof(struct rules_tier, min_spend));
+    s->tier_codes = buf_steal(&codes, NULL);
+    s->tier_mins = buf_steal(&mins, NULL);
+    s->pub.tier_codes_sql = s->tier_codes;
+    s->pub.tier_mins_sql = s->tier_mins;
 }
 
 /* Adds `delta` to s->refs and frees s when that leaves no reference. */
@@ -218,6 +244,7 @@ static struct snapshot *snapshot_new(const struct store_rule_version *v, struct 
     snprintf(s->pub.activated_at, sizeof(s->pub.activated_at), "%s", v->activated_at);
     s->document = xstrdup(v->document);
     s->pub.document = s->document;
+    make_ladder(s);
     atomic_init(&s->refs, CURRENT_REFS);
     return s;
 }

@@ -563,6 +563,18 @@ void db_array_text(struct buf *b, bool first, const char *s)
     buf_puts(b, "\"");
 }
 
+void db_i64_array(struct buf *b, const void *base, int n, size_t stride, size_t offset)
+{
+    buf_puts(b, "{");
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+
+        memcpy(&v, (const char *)base + (size_t)i * stride + offset, sizeof(v));
+        buf_printf(b, i ? ",%lld" : "%lld", (long long)v);
+    }
+    buf_puts(b, "}");
+}
+
 int64_t db_affected(const PGresult *res)
 {
     return strtoll(PQcmdTuples((PGresult *)(uintptr_t)res), NULL, 10);

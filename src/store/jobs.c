@@ -378,19 +378,6 @@ static int run_counts(struct db *db, const struct db_stmt *st, int nparams,
     return rc;
 }
 
-/* Postgres array literals of the tier ladder. */
-static void tier_arrays(const struct daily_job_params *p, struct buf *codes, struct buf *mins)
-{
-    buf_puts(codes, "{");
-    buf_puts(mins, "{");
-    for (int i = 0; i < p->ntiers; i++) {
-        db_array_text(codes, i == 0, p->tier_codes[i]);
-        buf_printf(mins, "%s%lld", i ? "," : "", (long long)p->tier_min_spends[i]);
-    }
-    buf_puts(codes, "}");
-    buf_puts(mins, "}");
-}
-
 /* The phases, in the batch's transaction, after the locks. */
 static int run_phases(struct db *db, const struct daily_job_params *p, const char *ids,
                       const char *codes, const char *mins, struct daily_job_counts *c,
@@ -438,31 +425,27 @@ int store_daily_batch(struct db *db, const struct daily_job_params *p, int64_t l
 {
     char lot[24], hit[24], points[24], window[24], grace[24];
     struct daily_job_counts c = {0, 0, 0, 0};
-    struct buf codes, mins;
+    const char *codes = p->tier_codes, *mins = p->tier_min_spends;
     PGresult *res = NULL;
     int64_t nlocked = 0;
     int rc = -1;
 
-    ly_assert(p->ntiers >= 1);
     db_i64_text(lo, lot);
     db_i64_text(hi, hit);
     db_i64_text(p->birthday_points, points);
     db_i64_text(p->tier_window_days, window);
     db_i64_text(p->tier_grace_days, grace);
-    buf_init(&codes);
-    buf_init(&mins);
-    tier_arrays(p, &codes, &mins);
     if (store_daily_begin(db, e) < 0)
         goto out;
     {
-        const char *params[9] = {lot,        hit,       p->date, p->timezone, points,
-                                 codes.data, mins.data, window,  grace};
+        const char *params[9] = {lot,   hit,  p->date, p->timezone, points,
+                                 codes, mins, window,  grace};
 
         res = db_exec(db, &stmt_lock, 9, params, e);
     }
     if (res == NULL || db_get_i64(res, 0, 0, &nlocked, e) < 0)
         goto fail;
-    if (nlocked > 0 && run_phases(db, p, PQgetvalue(res, 0, 1), codes.data, mins.data, &c, e) < 0)
+    if (nlocked > 0 && run_phases(db, p, PQgetvalue(res, 0, 1), codes, mins, &c, e) < 0)
         goto fail;
     if (__builtin_add_overflow(done->birthday_gifts, c.birthday_gifts, &c.birthday_gifts) ||
         __builtin_add_overflow(done->released, c.released, &c.released) ||
@@ -480,7 +463,5 @@ fail:
     db_rollback(db);
 out:
     PQclear(res);
-    buf_cleanup(&codes);
-    buf_cleanup(&mins);
     return rc;
 }

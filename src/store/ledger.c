@@ -15,6 +15,7 @@
  */
 #include "store/ledger.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -201,7 +202,6 @@ int store_ledger_post(struct db *db, const struct ledger_posting *p, struct aren
     buf_init(&points);
     buf_init(&reasons);
     buf_puts(&kinds, "{");
-    buf_puts(&points, "{");
     buf_puts(&reasons, "{");
     for (int i = 0; i < p->nmoves; i++) {
         const struct ledger_move *mv = &p->moves[i];
@@ -210,12 +210,12 @@ int store_ledger_post(struct db *db, const struct ledger_posting *p, struct aren
         ly_assert(mv->points > 0 || !positive); /* negatives first */
         positive = positive || mv->points > 0;
         db_array_text(&kinds, i == 0, mv->kind);
-        buf_printf(&points, i ? ",%lld" : "%lld", (long long)mv->points);
         db_array_text(&reasons, i == 0, mv->reason);
     }
     buf_puts(&kinds, "}");
-    buf_puts(&points, "}");
     buf_puts(&reasons, "}");
+    db_i64_array(&points, p->moves, p->nmoves, sizeof(*p->moves),
+                 offsetof(struct ledger_move, points));
     db_i64_text(p->member_id, mt);
     db_i64_text(p->expiry_months, months);
     db_i64_text(p->pending_days, pending);

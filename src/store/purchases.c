@@ -52,19 +52,6 @@ static void text_array(struct buf *b, int n, const struct purchase_line_row *lin
     buf_puts(b, "}");
 }
 
-/* Appends a PostgreSQL bigint array literal of the field at `offset`. */
-static void i64_array(struct buf *b, int n, const struct purchase_line_row *lines, size_t offset)
-{
-    buf_puts(b, "{");
-    for (int i = 0; i < n; i++) {
-        int64_t v;
-
-        memcpy(&v, (const char *)&lines[i] + offset, sizeof(v));
-        buf_printf(b, i ? ",%lld" : "%lld", (long long)v);
-    }
-    buf_puts(b, "}");
-}
-
 /* ------------------------------------------------------------ context -- */
 
 /*
@@ -319,7 +306,7 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     text_array(&arrays[0], p->nlines, p->lines, false);
     text_array(&arrays[1], p->nlines, p->lines, true);
     for (int i = 2; i < NARRAYS; i++)
-        i64_array(&arrays[i], p->nlines, p->lines, offsets[i - 2]);
+        db_i64_array(&arrays[i], p->lines, p->nlines, sizeof(*p->lines), offsets[i - 2]);
 
     params[0] = p->store_id;
     params[1] = p->pos_transaction_id;
@@ -557,29 +544,16 @@ void store_balance_view_job(const struct balance_query *q, struct arena *a, stru
 {
     const char **params = arena_alloc(a, 6 * sizeof(*params));
     char *idt = arena_alloc(a, 24), *window = arena_alloc(a, 24), *grace = arena_alloc(a, 24);
-    struct buf codes, mins;
 
     db_i64_text(q->member_id, idt);
     db_i64_text(q->window_days, window);
     db_i64_text(q->grace_days, grace);
-    buf_init(&codes);
-    buf_init(&mins);
-    buf_puts(&codes, "{");
-    buf_puts(&mins, "{");
-    for (int i = 0; i < q->ntiers; i++) {
-        db_array_text(&codes, i == 0, q->tier_codes[i]);
-        buf_printf(&mins, "%s%lld", i ? "," : "", (long long)q->tier_min_spends[i]);
-    }
-    buf_puts(&codes, "}");
-    buf_puts(&mins, "}");
     params[0] = idt;
     params[1] = q->timezone;
     params[2] = window;
     params[3] = grace;
-    params[4] = arena_strdup(a, codes.data);
-    params[5] = arena_strdup(a, mins.data);
-    buf_cleanup(&codes);
-    buf_cleanup(&mins);
+    params[4] = q->tier_codes;
+    params[5] = q->tier_min_spends;
     job->stmt = &stmt_balance;
     job->nparams = 6;
     job->params = params;

@@ -16,6 +16,7 @@
  */
 #include "store/returns.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -225,23 +226,16 @@ static const struct db_stmt stmt_insert = {
 
 #define NARRAYS 5
 
-/* Appends a PostgreSQL bigint array literal of field `field` of the changes
- * (0 line_no, 1 quantity, 2 points, 3 redeemed_points, 4 net_spend). */
-static void change_array(struct buf *b, const struct return_new *r, int field)
-{
-    buf_puts(b, "{");
-    for (int i = 0; i < r->nchanges; i++) {
-        const struct return_line_change *c = &r->changes[i];
-        const int64_t v[NARRAYS] = {c->line_no, c->quantity, c->points, c->redeemed_points,
-                                    c->net_spend};
-
-        buf_printf(b, i ? ",%lld" : "%lld", (long long)v[field]);
-    }
-    buf_puts(b, "}");
-}
-
 int store_return_insert(struct db *db, const struct return_new *r, struct err *e)
 {
+    /* The arrays of the statement's unnest, in its order. */
+    static const size_t offsets[NARRAYS] = {
+        offsetof(struct return_line_change, line_no),
+        offsetof(struct return_line_change, quantity),
+        offsetof(struct return_line_change, points),
+        offsetof(struct return_line_change, redeemed_points),
+        offsetof(struct return_line_change, net_spend),
+    };
     char num[6][24];
     struct buf arrays[NARRAYS];
     const char *params[15];
@@ -258,7 +252,7 @@ int store_return_insert(struct db *db, const struct return_new *r, struct err *e
     db_i64_text(r->net_spend, num[5]);
     for (int i = 0; i < NARRAYS; i++) {
         buf_init(&arrays[i]);
-        change_array(&arrays[i], r, i);
+        db_i64_array(&arrays[i], r->changes, r->nchanges, sizeof(*r->changes), offsets[i]);
     }
     params[0] = num[0];
     params[1] = num[1];
