@@ -49,59 +49,17 @@ done
 say() { printf '[daily %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ------------------------------------------------------------ build ----
-.ci/deps.sh run
-if [ -n "${LOYALTYD:-}" ]; then
-  bin=$(realpath "$LOYALTYD")
-else
-  say "building build/release"
-  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-  cmake --build build/release -j"$(nproc)" --target loyaltyd >/dev/null
-  bin=$root/build/release/loyaltyd
-fi
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+. bench/lib.sh
+bench_build run
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-res=$root/build/bench/daily-$stamp
-mkdir -p "$res"
-ln -sfn "daily-$stamp" "$root/build/bench/daily-latest"
+bench_workdirs daily
 
-tmp=$(mktemp -d /tmp/loyalty-daily.XXXXXX)
-chmod 755 "$tmp"
-pgdir=$tmp/pg
-daemon_pid=
-
-cleanup() {
-  local rc=$?
-  set +e
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid"
-    for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$daemon_pid" 2>/dev/null && kill -KILL "$daemon_pid"
-    wait "$daemon_pid" 2>/dev/null
-  fi
-  .ci/pg.sh stop "$pgdir"
-  if [ "$keep" = 1 ]; then
-    echo "kept: $tmp" >&2
-  else
-    rm -rf "$tmp"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # -------------------------------------------------------- database -----
-pgport=$(free_port)
 say "starting PostgreSQL in $pgdir (durable)"
-db_url=$(.ci/pg.sh start "$pgdir" "$pgport")
-export DATABASE_URL=$db_url
-export LOYALTY_SQL_DIR=$root/sql/migrations
-psql_q() { "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pgport" -U loyalty -d loyalty "$@"; }
+bench_pg_start
 
 "$bin" migrate >"$res/migrate.log" 2>&1 || { cat "$res/migrate.log" >&2; exit 1; }
 say "loading $members members for $day"

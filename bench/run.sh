@@ -76,75 +76,35 @@ done
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ------------------------------------------------------------ build ----
-.ci/deps.sh bench
-if [ -n "${LOYALTYD:-}" ]; then
-  bin=$(realpath "$LOYALTYD") # a binary built elsewhere: no build here
-else
-  say "building build/release"
-  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-  cmake --build build/release -j"$(nproc)" --target loyaltyd >/dev/null
-  bin=$root/build/release/loyaltyd
-fi
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+. bench/lib.sh
+bench_build bench
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_workdirs ""
 if awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
   say "WARNING: load average $loadavg_start on $(nproc) cores: the figures will be low"
 fi
-res=$root/build/bench/$stamp
-mkdir -p "$res"
-ln -sfn "$stamp" "$root/build/bench/latest"
-
-tmp=$(mktemp -d /tmp/loyalty-bench.XXXXXX)
-chmod 755 "$tmp"
-pgdir=$tmp/pg
-daemon_pid=
 perf_pid=
 strace_pid=
 
-cleanup() {
-  local rc=$?
-  set +e
+bench_cleanup_extra() {
   for p in "$perf_pid" "$strace_pid"; do
     if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
       kill -INT "$p"; wait "$p" 2>/dev/null
     fi
   done
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid"
-    for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$daemon_pid" 2>/dev/null && kill -KILL "$daemon_pid"
-    wait "$daemon_pid" 2>/dev/null
-  fi
-  .ci/pg.sh stop "$pgdir"
-  if [ "$keep" = 1 ]; then
-    echo "kept: $tmp" >&2
-  else
-    rm -rf "$tmp"
-  fi
-  exit "$rc"
 }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # -------------------------------------------------------- database -----
-pgport=$(free_port)
 say "starting PostgreSQL in $pgdir (durable; pg_stat_statements loaded)"
 export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = 'none'
 pg_stat_statements.max = 1000
 log_line_prefix = '%m [%p] %a '"
-db_url=$(.ci/pg.sh start "$pgdir" "$pgport")
+bench_pg_start
 unset PG_EXTRA_CONF
-export DATABASE_URL=$db_url
-export LOYALTY_SQL_DIR=$root/sql/migrations
 
-psql_q() { "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pgport" -U loyalty -d loyalty "$@"; }
 pss_track() {
   psql_q -c "ALTER SYSTEM SET pg_stat_statements.track = '$1'" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 0.3 # every backend re-reads the setting before its next statement
