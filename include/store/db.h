@@ -8,7 +8,9 @@
  * PostgreSQL is down, answering ERR_UNAVAILABLE meanwhile.
  *
  * Thread-safety: the pool is shared; a `struct db` belongs to one thread
- * between db_acquire() and db_release().
+ * between db_acquire() and db_release(), and a worker's own connections
+ * to that worker.  Waits for the server go through fiber_wait_fd(): a
+ * fiber sleeps, any other caller polls.
  */
 #ifndef LY_STORE_DB_H
 #define LY_STORE_DB_H
@@ -36,10 +38,23 @@ int db_pool_in_use(void);
 int db_pool_size(void);
 
 /*
- * Takes a connection, waiting up to a few seconds for a free one and
- * connecting if needed.  Returns NULL with ERR_UNAVAILABLE.
+ * Takes a connection, connecting if needed.  Inside a fiber on a thread
+ * with connections of its own (db_local_init) it is one of those, the
+ * fiber sleeping until one is free; elsewhere it is one of the pool's,
+ * waiting up to a few seconds for a free one.  Returns NULL with
+ * ERR_UNAVAILABLE.
  */
 struct db *db_acquire(struct err *e);
+
+/*
+ * Gives each thread that runs fibers (the HTTP workers) `per_worker`
+ * connections of its own, opened lazily; its loop watches their sockets
+ * while its fibers wait on them, so they never move between threads.
+ * Called once before the workers start; 0 (the default) keeps everyone on
+ * the pool.  db_local_end() closes the calling thread's, at its end.
+ */
+void db_local_init(int per_worker);
+void db_local_end(void);
 
 /* Gives the connection back, rolling back any open transaction. */
 void db_release(struct db *db);
@@ -71,6 +86,23 @@ PGconn *db_connect(const char *url, struct err *e);
  */
 PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *const *params,
                   struct err *e);
+
+/*
+ * Statements in one round trip.  db_queue() keeps a statement (copying its
+ * parameters) until db_flush(), which sends every queued statement in
+ * libpq's pipeline mode (behind the transaction's BEGIN when that is still
+ * to be sent), waits once, and hands each result, in order, to its `fn`
+ * (which must not keep `res`).  A failing statement makes the server skip
+ * those after it; their `fn` is not called.  db_flush returns 0, or -1 with
+ * `e` from the first failure: a statement's, or the first `fn` that
+ * returned -1 (every result that came is still handed to its `fn`).
+ */
+#define DB_MAX_QUEUED 4
+#define DB_MAX_PARAMS 40
+typedef int (*db_result_fn)(void *arg, const PGresult *res, struct err *e);
+void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+              db_result_fn fn, void *arg);
+int db_flush(struct db *db, struct err *e);
 
 /* Like db_exec, for statements whose result is not needed.  Returns 0/-1. */
 int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params,

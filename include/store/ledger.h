@@ -101,6 +101,17 @@ int store_ledger_post(struct db *db, const struct ledger_posting *p, struct aren
                       struct ledger_entry *out, struct err *e);
 
 /*
+ * store_ledger_post as a db_queue() statement, sent with others by the
+ * next db_flush(), which fails as store_ledger_post would.  `p` and `out`
+ * must live until then.  A posting for a purchase (purchase_id set) writes
+ * nothing when that purchase does not exist, so it can follow the
+ * purchase's own insert in one round trip: when the insert found the POS id
+ * taken, the posting fails with ERR_NOT_FOUND and has changed nothing.
+ */
+void store_ledger_post_queue(struct db *db, const struct ledger_posting *p, struct arena *a,
+                             struct ledger_entry *out);
+
+/*
  * A page of a member's entries, newest first: those with id < before_id
  * (0 = from the newest), at most `limit`.  *items is an arena array of *n
  * entries; *more tells whether older entries exist.  -1 with ERR_NOT_FOUND

@@ -122,15 +122,21 @@ struct purchase_new {
     const struct purchase_line_row *lines;
 };
 
+struct ledger_posting;
+struct ledger_entry;
+
 /*
  * Claims the POS id and writes the purchase, its lines, the member's
  * purchase facts (count, last purchase, tier, referral granted) and a tier
- * change's history in one statement.  The member
- * must be locked.  Returns 1 when written, 0 when the POS id is recorded
- * already (by a transaction that committed meanwhile: nothing was written),
- * -1 on error.
+ * change's history in one statement, then, when `posting` is not NULL,
+ * posts its ledger entries (store_ledger_post; entries[i] for
+ * posting->moves[i]): both in one round trip.  The member must be locked.
+ * Returns 1 when written, 0 when the POS id is recorded already (by a
+ * transaction that committed meanwhile: nothing was written), -1 on error.
  */
-int store_purchase_insert(struct db *db, const struct purchase_new *p, struct err *e);
+int store_purchase_record(struct db *db, const struct purchase_new *p,
+                          const struct ledger_posting *posting, struct arena *a,
+                          struct ledger_entry *entries, struct err *e);
 
 /* The purchase recorded under a POS id: 1 with *out filled, 0 none, -1. */
 int store_purchase_find_by_pos(struct db *db, const char *store_id, const char *pos_transaction_id,

@@ -10,9 +10,10 @@
  * answer a replay from that record before any state check; check the
  * member's state; take the coupon (step 3); compute with the rules engine
  * (once: nothing here computes points or money); write the purchase, its
- * lines, its POS claim and any tier change in one statement; post the
- * ledger entries (redeem, earn, bonus, referral) in one more; reward the
- * referrer when the purchase grants the referral; mark the coupon used.  The response is rendered
+ * lines, its POS claim and any tier change in one statement and post the
+ * ledger entries (redeem, earn, bonus, referral) in one more, both in one
+ * round trip; reward the referrer when the purchase grants the referral;
+ * mark the coupon used.  The response is rendered
  * once and stored in the purchase row as it is sent, so a replay of the POS
  * id answers the identical bytes.
  *
@@ -271,11 +272,11 @@ static const char *bonus_reason(struct req *rq, const struct work *w)
     return n > 0 ? arena_strdup(&rq->arena, reason) : NULL;
 }
 
-/* Redeem, earn, bonus and the referee's referral, each its own entry, in
- * one posting dated by the purchase; the last balance must be the one the
- * response shows. */
-static int post_ledger(struct req *rq, struct db *db, const struct work *w, int64_t purchase_id,
-                       struct err *e)
+/* The purchase's ledger moves: redeem, earn, bonus and the referee's
+ * referral, each its own entry (those that move points), in one posting
+ * dated by the purchase.  Returns how many; `moves` has room for four. */
+static int posting_of(struct req *rq, const struct work *w, struct ledger_move *moves,
+                      struct ledger_posting *posting)
 {
     const struct engine_result *r = w->res;
     const struct ledger_move all[] = {
@@ -284,26 +285,17 @@ static int post_ledger(struct req *rq, struct db *db, const struct work *w, int6
         {"bonus", r->bonus_points, bonus_reason(rq, w)},
         {"referral", r->referee_points, "first qualifying purchase"},
     };
-    struct ledger_move moves[sizeof(all) / sizeof(all[0])];
-    struct ledger_entry entries[sizeof(all) / sizeof(all[0])];
-    struct ledger_posting posting;
     int n = 0;
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i].points != 0)
             moves[n++] = all[i];
-    if (n == 0)
-        return 0;
-    posting = api_posting(&w->snap->rules, w->ctx.member_id, n, moves);
-    posting.purchase_id = purchase_id;
-    posting.occurred_at = w->in.occurred_at;
-    if (store_ledger_post(db, &posting, &rq->arena, entries, e) < 0)
-        return -1;
-    if (entries[n - 1].balance_after != w->balance_after)
-        return err_internal(e, ERR_INTERNAL,
-                            "ledger balance %" PRId64 " differs from the computed %" PRId64,
-                            entries[n - 1].balance_after, w->balance_after);
-    return 0;
+    if (n > 0) {
+        *posting = api_posting(&w->snap->rules, w->ctx.member_id, n, moves);
+        posting->purchase_id = w->ctx.new_id;
+        posting->occurred_at = w->in.occurred_at;
+    }
+    return n;
 }
 
 /* The referrer's half of the referral.  The referrer enrolled before the
@@ -349,11 +341,20 @@ static void count_purchase(void *p)
         counters_purchase(c->earned, c->redeemed);
 }
 
+/*
+ * Writes the purchase and its ledger entries in one round trip; the last
+ * entry's balance must be the one the response shows.  Returns 1, or 0
+ * when another purchase took the POS id meanwhile (nothing written), or -1.
+ */
 static int record(struct req *rq, struct db *db, struct work *w, const char *fingerprint,
                   char *result, struct err *e)
 {
     struct purchase_line_row *rows = arena_alloc(&rq->arena, sizeof(*rows) * (size_t)w->in.nitems);
+    struct ledger_move moves[4];
+    struct ledger_entry entries[4];
+    struct ledger_posting posting;
     int64_t spend_after;
+    int n, rc;
 
     if (__builtin_add_overflow(w->ctx.qualifying_spend, w->res->net_spend, &spend_after))
         spend_after = INT64_MAX;
@@ -399,7 +400,13 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
                                              o->net_spend,
                                              o->points};
     }
-    return store_purchase_insert(db, &p, e);
+    n = posting_of(rq, w, moves, &posting);
+    rc = store_purchase_record(db, &p, n > 0 ? &posting : NULL, &rq->arena, entries, e);
+    if (rc == 1 && n > 0 && entries[n - 1].balance_after != w->balance_after)
+        return err_internal(e, ERR_INTERNAL,
+                            "ledger balance %" PRId64 " differs from the computed %" PRId64,
+                            entries[n - 1].balance_after, w->balance_after);
+    return rc;
 }
 
 int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
@@ -441,7 +448,7 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
             return err_internal(e, ERR_INTERNAL, "POS id claimed but no purchase found");
         return answer_recorded(rs, w, &rec, fingerprint, e);
     }
-    if (post_ledger(rq, db, w, w->ctx.new_id, e) < 0 || reward_referrer(rq, db, w, e) < 0 ||
+    if (reward_referrer(rq, db, w, e) < 0 ||
         (w->has_coupon && store_coupon_mark_used(db, &w->coupon, w->ctx.new_id, e) < 0)) {
         json_decref(body);
         return -1;

@@ -13,6 +13,15 @@
  * libpq's pipeline mode right behind the BEGIN, both answered at once.  A
  * transaction that runs no statement sends nothing at all.
  *
+ * Every wait for the server goes through fiber_wait_fd(): on an HTTP worker,
+ * where handlers run in fibers (core/fiber.h), a statement in flight puts
+ * its fiber to sleep and the worker serves other requests meanwhile; on
+ * any other thread it is a plain poll(2).  Connections run in libpq's
+ * non-blocking mode so that nothing inside libpq waits on its own.  A
+ * worker's fibers take their connections from the worker's own set (see
+ * db_local_init), whose sockets its loop watches; everything else shares
+ * the pool.
+ *
  * Must not contain query text beyond transaction control: SQL lives with the
  * store module that uses it.
  */
@@ -26,6 +35,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/fiber.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 
@@ -35,6 +45,8 @@
 
 struct db {
     PGconn *conn;
+    int sock;   /* conn's socket as opened (libpq closes it on a failure); -1 */
+    bool local; /* one of a worker's own (db_local_init) */
     bool in_tx;
     bool begin_pending; /* in_tx, and BEGIN not sent yet */
     bool broken;
@@ -43,6 +55,16 @@ struct db {
     const struct db_stmt *prepared[MAX_PREPARED];
     char sqlstate[6];
     char constraint[64];
+    /* statements waiting for db_flush, their parameters' text in `qtext` */
+    int nqueued;
+    struct queued {
+        const struct db_stmt *st;
+        int n;
+        long off[DB_MAX_PARAMS]; /* into qtext; -1: NULL */
+        db_result_fn fn;
+        void *arg;
+    } queued[DB_MAX_QUEUED];
+    struct buf qtext;
 };
 
 static struct {
@@ -56,6 +78,24 @@ static struct {
     atomic_int in_use;
 } pool;
 
+/* A fiber waiting for one of its worker's connections (on its stack). */
+struct local_waiter {
+    struct fiber *fiber;
+    struct db *db; /* handed over by db_release */
+    struct local_waiter *next;
+};
+
+/* The connections of one worker thread, used only by its fibers. */
+struct local_pool {
+    struct db *dbs;
+    struct db **free_list;
+    int size, nfree;
+    struct local_waiter *head, *tail; /* FIFO */
+};
+
+static int local_size; /* per worker; 0: workers use the pool too */
+static _Thread_local struct local_pool *local;
+
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -64,14 +104,39 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Closes db's connection, first telling the thread's loop to stop watching
+ * its socket (a fiber may have waited on it). */
+static void close_conn(struct db *db)
+{
+    if (db->sock >= 0)
+        fiber_forget_fd(db->sock);
+    db->sock = -1;
+    if (db->conn == NULL)
+        return;
+    PQfinish(db->conn);
+    db->conn = NULL;
+}
+
+/* libpq closes the socket itself when the server goes away: the loop must
+ * forget it before anything can open another socket under its number. */
+static void note_socket_closed(struct db *db)
+{
+    if (db->sock >= 0 && (db->conn == NULL || PQsocket(db->conn) != db->sock)) {
+        fiber_forget_fd(db->sock);
+        db->sock = -1;
+    }
+}
+
 void db_pool_init(const char *url, int size)
 {
     pool.url = url;
     pool.size = size;
     pool.dbs = xcalloc((size_t)size, sizeof(*pool.dbs));
     pool.free_list = xcalloc((size_t)size, sizeof(*pool.free_list));
-    for (int i = 0; i < size; i++)
+    for (int i = 0; i < size; i++) {
+        pool.dbs[i].sock = -1;
         pool.free_list[i] = &pool.dbs[size - 1 - i];
+    }
     pool.nfree = size;
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.cond, NULL);
@@ -82,9 +147,10 @@ void db_pool_cleanup(void)
 {
     if (pool.dbs == NULL)
         return;
-    for (int i = 0; i < pool.size; i++)
-        if (pool.dbs[i].conn != NULL)
-            PQfinish(pool.dbs[i].conn);
+    for (int i = 0; i < pool.size; i++) {
+        close_conn(&pool.dbs[i]);
+        buf_cleanup(&pool.dbs[i].qtext);
+    }
     free(pool.dbs);
     free(pool.free_list);
     pool.dbs = NULL;
@@ -148,7 +214,8 @@ PGconn *db_connect(const char *url, struct err *e)
     return conn;
 }
 
-/* (Re)opens db's connection, at most once per backoff period. */
+/* (Re)opens db's connection, at most once per backoff period.  Connecting
+ * itself blocks the thread (rare: a start, or after an outage). */
 static int ensure_connected(struct db *db, struct err *e)
 {
     uint64_t t;
@@ -159,10 +226,7 @@ static int ensure_connected(struct db *db, struct err *e)
     if (db->last_connect_us != 0 && t - db->last_connect_us < RECONNECT_BACKOFF_US)
         return err_internal(e, ERR_UNAVAILABLE, "database connection down, backing off");
     db->last_connect_us = t;
-    if (db->conn != NULL) {
-        PQfinish(db->conn);
-        db->conn = NULL;
-    }
+    close_conn(db);
     db->nprepared = 0;
     db->in_tx = false;
     db->begin_pending = false;
@@ -170,14 +234,100 @@ static int ensure_connected(struct db *db, struct err *e)
     db->conn = db_connect(pool.url, e);
     if (db->conn == NULL)
         return -1;
+    db->sock = PQsocket(db->conn);
+    if (PQsetnonblocking(db->conn, 1) != 0) {
+        close_conn(db);
+        return err_internal(e, ERR_UNAVAILABLE, "cannot make the connection non-blocking");
+    }
     db->last_connect_us = 0;
     return 0;
+}
+
+/* --- waiting: a fiber sleeps, any other caller polls ------------------- */
+
+/* Sends what libpq holds for the server.  False when the connection failed. */
+static bool send_all(struct db *db)
+{
+    int rc;
+
+    while ((rc = PQflush(db->conn)) == 1)
+        if (fiber_wait_fd(PQsocket(db->conn), true) < 0)
+            return false;
+    return rc == 0;
+}
+
+/* The next result of what was sent, waiting for it; NULL when there is no
+ * more (or the connection failed: PQstatus tells). */
+static PGresult *next_result(struct db *db)
+{
+    while (PQisBusy(db->conn))
+        if (fiber_wait_fd(PQsocket(db->conn), false) < 0 || !PQconsumeInput(db->conn))
+            break; /* PQgetResult reports the failure */
+    return PQgetResult(db->conn);
+}
+
+/* The first result of a query just sent, the rest drained (NULL: none). */
+static PGresult *only_result(struct db *db)
+{
+    PGresult *res = next_result(db), *more;
+
+    while ((more = next_result(db)) != NULL)
+        PQclear(more);
+    return res;
+}
+
+/* The calling worker's own connections, made on its first fiber's use. */
+static struct local_pool *local_pool(void)
+{
+    if (local == NULL) {
+        local = xcalloc(1, sizeof(*local));
+        local->size = local_size;
+        local->dbs = xcalloc((size_t)local_size, sizeof(*local->dbs));
+        local->free_list = xcalloc((size_t)local_size, sizeof(*local->free_list));
+        for (int i = 0; i < local_size; i++) {
+            local->dbs[i].local = true;
+            local->dbs[i].sock = -1;
+            local->free_list[i] = &local->dbs[local_size - 1 - i];
+        }
+        local->nfree = local_size;
+    }
+    return local;
+}
+
+/* One of the worker's connections; the fiber sleeps, first come first
+ * served, while all of them are in use (lock_timeout and
+ * statement_timeout bound how long anyone holds one). */
+static struct db *local_acquire(void)
+{
+    struct local_pool *lp = local_pool();
+    struct local_waiter me = {fiber_self(), NULL, NULL};
+
+    if (lp->nfree > 0)
+        return lp->free_list[--lp->nfree];
+    if (lp->tail != NULL)
+        lp->tail->next = &me;
+    else
+        lp->head = &me;
+    lp->tail = &me;
+    while (me.db == NULL)
+        fiber_sleep();
+    return me.db;
 }
 
 struct db *db_acquire(struct err *e)
 {
     struct db *db = NULL;
     struct timespec deadline;
+
+    if (local_size > 0 && fiber_self() != NULL) {
+        db = local_acquire();
+        atomic_fetch_add_explicit(&pool.in_use, 1, memory_order_relaxed);
+        if (ensure_connected(db, e) < 0) {
+            db_release(db);
+            return NULL;
+        }
+        return db;
+    }
 
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += ACQUIRE_TIMEOUT_S;
@@ -208,14 +358,31 @@ void db_release(struct db *db)
     if (db->conn != NULL && !db->broken) {
         /* Drain just in case, then make sure no transaction leaks into the
          * next request. */
-        while ((res = PQgetResult(db->conn)) != NULL)
+        while ((res = next_result(db)) != NULL)
             PQclear(res);
         if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
             db_rollback(db);
     }
+    ly_assert(db->nqueued == 0); /* a db_queue without its db_flush */
     db->in_tx = false;
     db->begin_pending = false;
     atomic_fetch_sub_explicit(&pool.in_use, 1, memory_order_relaxed);
+    if (db->local) {
+        struct local_waiter *w;
+
+        ly_assert(local != NULL && db >= local->dbs && db < local->dbs + local->size);
+        w = local->head;
+        if (w == NULL) {
+            local->free_list[local->nfree++] = db;
+            return;
+        }
+        local->head = w->next;
+        if (local->head == NULL)
+            local->tail = NULL;
+        w->db = db;
+        fiber_wake(w->fiber);
+        return;
+    }
     pthread_mutex_lock(&pool.lock);
     pool.free_list[pool.nfree++] = db;
     pthread_cond_signal(&pool.cond);
@@ -224,7 +391,10 @@ void db_release(struct db *db)
 
 struct db *db_open_own(void)
 {
-    return xcalloc(1, sizeof(struct db));
+    struct db *db = xcalloc(1, sizeof(*db));
+
+    db->sock = -1;
+    return db;
 }
 
 void db_close_own(struct db *db)
@@ -234,9 +404,34 @@ void db_close_own(struct db *db)
     if (db->conn != NULL) {
         if (!db->broken && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
             db_rollback(db);
-        PQfinish(db->conn);
+        close_conn(db);
     }
+    buf_cleanup(&db->qtext);
     free(db);
+}
+
+void db_local_init(int per_worker)
+{
+    ly_assert(per_worker >= 0);
+    local_size = per_worker;
+}
+
+void db_local_end(void)
+{
+    if (local == NULL)
+        return;
+    /* Connections still held belong to requests a stop's grace period cut
+     * short: their transactions end with the connection. */
+    if (local->nfree != local->size)
+        log_msg(LOG_WARN, "closing database connections still in use at the worker's end", NULL);
+    for (int i = 0; i < local->size; i++) {
+        close_conn(&local->dbs[i]);
+        buf_cleanup(&local->dbs[i].qtext);
+    }
+    free(local->dbs);
+    free(local->free_list);
+    free(local);
+    local = NULL;
 }
 
 static bool is_prepared(const struct db *db, const struct db_stmt *st)
@@ -253,6 +448,8 @@ static void map_failure(struct db *db, const PGresult *res, const char *what, st
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+
+    note_socket_closed(db);
 
     snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
     snprintf(db->constraint, sizeof(db->constraint), "%s", cons ? cons : "");
@@ -281,7 +478,8 @@ static int prepare(struct db *db, const struct db_stmt *st, struct err *e)
     if (is_prepared(db, st))
         return 0;
     ly_assert(db->nprepared < MAX_PREPARED);
-    res = PQprepare(db->conn, st->name, st->sql, 0, NULL);
+    res = PQsendPrepare(db->conn, st->name, st->sql, 0, NULL) && send_all(db) ? only_result(db)
+                                                                              : NULL;
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         map_failure(db, res, st->name, e);
         PQclear(res);
@@ -294,28 +492,52 @@ static int prepare(struct db *db, const struct db_stmt *st, struct err *e)
 
 static const struct db_stmt stmt_begin = {"tx_begin", "BEGIN"};
 
-/*
- * BEGIN and the transaction's first statement in one round trip: a
- * pipeline of the two and a Sync.  Returns the statement's result, or NULL
- * with `e` set from the first failure (BEGIN's, or the statement's).
- */
-static PGresult *exec_with_begin(struct db *db, const struct db_stmt *st, int n,
-                                 const char *const *params, struct err *e)
-{
-    PGresult *out = NULL, *res;
-    bool failed = false, synced = false;
+/* One statement of a pipeline. */
+struct call {
+    const struct db_stmt *st;
+    int n;
+    const char *const *params;
+};
 
+/*
+ * The `n` statements of `calls` (after BEGIN when `with_begin`) in one
+ * round trip: a pipeline of them and one Sync; after a failing statement
+ * the server skips the rest.  out[i] is call i's result, or NULL when it
+ * failed or was skipped.  Returns 0, or -1 with `e` set from the first
+ * failure (the statements before it keep their results).
+ */
+static int pipeline(struct db *db, bool with_begin, int n, const struct call *calls, PGresult **out,
+                    struct err *e)
+{
+    PGresult *res;
+    bool failed = false, synced = false;
+    int first = with_begin ? -1 : 0;
+
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
     if (PQenterPipelineMode(db->conn) != 1 ||
-        !PQsendQueryPrepared(db->conn, stmt_begin.name, 0, NULL, NULL, NULL, 0) ||
-        !PQsendQueryPrepared(db->conn, st->name, n, params, NULL, NULL, 0) ||
-        PQpipelineSync(db->conn) != 1) {
-        map_failure(db, NULL, st->name, e);
+        (with_begin && !PQsendQueryPrepared(db->conn, stmt_begin.name, 0, NULL, NULL, NULL, 0))) {
+        map_failure(db, NULL, stmt_begin.name, e);
         db->broken = true;
-        return NULL;
+        return -1;
     }
-    /* BEGIN's result, NULL, the statement's result, NULL, the Sync. */
-    for (int query = 0; query < 2 && !synced; query++) {
-        while ((res = PQgetResult(db->conn)) != NULL) {
+    for (int i = 0; i < n; i++)
+        if (!PQsendQueryPrepared(db->conn, calls[i].st->name, calls[i].n, calls[i].params, NULL,
+                                 NULL, 0)) {
+            map_failure(db, NULL, calls[i].st->name, e);
+            db->broken = true;
+            return -1;
+        }
+    if (PQpipelineSync(db->conn) != 1 || !send_all(db)) {
+        map_failure(db, NULL, calls[0].st->name, e);
+        db->broken = true;
+        return -1;
+    }
+    /* Each query's result and a NULL, then the Sync. */
+    for (int q = first; q < n && !synced; q++) {
+        const char *name = q < 0 ? stmt_begin.name : calls[q].st->name;
+
+        while ((res = next_result(db)) != NULL) {
             ExecStatusType status = PQresultStatus(res);
 
             if (status == PGRES_PIPELINE_SYNC) {
@@ -325,29 +547,38 @@ static PGresult *exec_with_begin(struct db *db, const struct db_stmt *st, int n,
             }
             if (!failed && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
                 failed = true;
-                map_failure(db, status == PGRES_PIPELINE_ABORTED ? NULL : res,
-                            query == 0 ? stmt_begin.name : st->name, e);
+                map_failure(db, status == PGRES_PIPELINE_ABORTED ? NULL : res, name, e);
             }
-            if (query == 1 && !failed && out == NULL)
-                out = res;
+            if (q >= 0 && out[q] == NULL &&
+                (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
+                out[q] = res;
             else
                 PQclear(res);
         }
         if (PQstatus(db->conn) != CONNECTION_OK)
             break;
     }
-    while (!synced && PQstatus(db->conn) == CONNECTION_OK &&
-           (res = PQgetResult(db->conn)) != NULL) {
+    while (!synced && PQstatus(db->conn) == CONNECTION_OK && (res = next_result(db)) != NULL) {
         synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
         PQclear(res);
     }
     if (PQstatus(db->conn) != CONNECTION_OK || PQexitPipelineMode(db->conn) != 1) {
         if (!failed)
-            map_failure(db, NULL, st->name, e);
+            map_failure(db, NULL, calls[0].st->name, e);
         db->broken = true;
         failed = true;
     }
-    if (failed) {
+    return failed ? -1 : 0;
+}
+
+/* BEGIN and the transaction's first statement in one round trip. */
+static PGresult *exec_with_begin(struct db *db, const struct db_stmt *st, int n,
+                                 const char *const *params, struct err *e)
+{
+    const struct call c = {st, n, params};
+    PGresult *out;
+
+    if (pipeline(db, true, 1, &c, &out, e) < 0) {
         PQclear(out);
         return NULL;
     }
@@ -368,7 +599,9 @@ static PGresult *exec_once(struct db *db, const struct db_stmt *st, int n,
         db->begin_pending = false;
         return exec_with_begin(db, st, n, params, e);
     }
-    res = PQexecPrepared(db->conn, st->name, n, params, NULL, NULL, 0);
+    res = PQsendQueryPrepared(db->conn, st->name, n, params, NULL, NULL, 0) && send_all(db)
+              ? only_result(db)
+              : NULL;
     status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
         return res;
@@ -409,6 +642,72 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
     }
     *e = first;
     return NULL;
+}
+
+void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+              db_result_fn fn, void *arg)
+{
+    struct queued *q;
+
+    ly_assert(db->nqueued < DB_MAX_QUEUED && n <= DB_MAX_PARAMS);
+    if (db->nqueued == 0)
+        db->qtext.len = 0;
+    q = &db->queued[db->nqueued++];
+    *q = (struct queued){.st = st, .n = n, .fn = fn, .arg = arg};
+    for (int i = 0; i < n; i++) {
+        if (params[i] == NULL) {
+            q->off[i] = -1;
+            continue;
+        }
+        q->off[i] = (long)db->qtext.len;
+        buf_append(&db->qtext, params[i], strlen(params[i]) + 1);
+    }
+}
+
+int db_flush(struct db *db, struct err *e)
+{
+    int n = db->nqueued, rc = 0;
+    struct call calls[DB_MAX_QUEUED];
+    const char *params[DB_MAX_QUEUED][DB_MAX_PARAMS];
+    PGresult *out[DB_MAX_QUEUED];
+    struct err first;
+
+    ly_assert(n > 0);
+    db->nqueued = 0;
+    db->sqlstate[0] = '\0';
+    db->constraint[0] = '\0';
+    if (ensure_connected(db, e) < 0)
+        return -1;
+    if (db->begin_pending && prepare(db, &stmt_begin, e) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const struct queued *q = &db->queued[i];
+
+        if (prepare(db, q->st, e) < 0)
+            return -1;
+        for (int k = 0; k < q->n; k++)
+            params[i][k] = q->off[k] < 0 ? NULL : db->qtext.data + q->off[k];
+        calls[i] = (struct call){q->st, q->n, params[i]};
+    }
+    err_clear(&first);
+    if (pipeline(db, db->begin_pending, n, calls, out, &first) < 0)
+        rc = -1;
+    db->begin_pending = false;
+    /* Every result that came is read, even after a failure: a caller may
+     * need to know what the statements before it did. */
+    for (int i = 0; i < n; i++) {
+        struct err fe;
+
+        err_clear(&fe);
+        if (out[i] != NULL && db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0 && rc == 0) {
+            rc = -1;
+            first = fe;
+        }
+        PQclear(out[i]);
+    }
+    if (rc < 0)
+        *e = first;
+    return rc;
 }
 
 int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params, struct err *e)
@@ -510,7 +809,7 @@ void db_rollback(struct db *db)
     db->begin_pending = false;
     if (db->conn == NULL || db->broken || !sent)
         return;
-    res = PQexec(db->conn, "ROLLBACK");
+    res = PQsendQuery(db->conn, "ROLLBACK") && send_all(db) ? only_result(db) : NULL;
     if (PQstatus(db->conn) != CONNECTION_OK)
         db->broken = true;
     PQclear(res);

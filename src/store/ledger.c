@@ -143,7 +143,8 @@ static const struct db_stmt stmt_post = {
     "  FROM (SELECT (coalesce($8::timestamptz, now()) AT TIME ZONE $9)::date AS ld) t),"
     " m AS ("
     "  UPDATE members SET points_balance = points_balance + (SELECT sum(points) FROM mv)::bigint"
-    "  WHERE id = $1::bigint"
+    "  WHERE id = $1::bigint AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM purchases p"
+    "   WHERE p.member_id = $1::bigint AND p.id = $5::bigint))"
     "  RETURNING points_balance - (SELECT sum(points) FROM mv)::bigint AS before),"
     " run AS ("
     "  SELECT mv.kind, mv.points, mv.reason, mv.n,"
@@ -187,15 +188,36 @@ static void optional_id(int64_t v, char buf[24], const char **param)
     }
 }
 
-int store_ledger_post(struct db *db, const struct ledger_posting *p, struct arena *a,
-                      struct ledger_entry *out, struct err *e)
+/* Where a queued posting's entries go. */
+struct post_read {
+    const struct ledger_posting *p;
+    struct arena *a;
+    struct ledger_entry *out;
+};
+
+static int post_done(void *arg, const PGresult *res, struct err *e)
+{
+    const struct post_read *r = arg;
+
+    if (PQntuples(res) == 0)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    if (PQntuples(res) != r->p->nmoves)
+        return err_internal(e, ERR_INTERNAL, "ledger post wrote %d of %d entries", PQntuples(res),
+                            r->p->nmoves);
+    for (int i = 0; i < r->p->nmoves; i++)
+        if (read_entry(res, i, 0, r->a, &r->out[i], e) < 0)
+            return -1;
+    return 0;
+}
+
+void store_ledger_post_queue(struct db *db, const struct ledger_posting *p, struct arena *a,
+                             struct ledger_entry *out)
 {
     char mt[24], ids[3][24], months[24], pending[24];
     struct buf kinds, points, reasons;
     const char *params[11];
     bool positive = false;
-    PGresult *res;
-    int rc = -1;
+    struct post_read *r = arena_alloc(a, sizeof(*r));
 
     ly_assert(p->nmoves >= 1 && p->nmoves <= LEDGER_MAX_MOVES);
     buf_init(&kinds);
@@ -230,28 +252,18 @@ int store_ledger_post(struct db *db, const struct ledger_posting *p, struct aren
     params[8] = p->timezone;
     params[9] = months;
     params[10] = pending;
-    res = db_exec(db, &stmt_post, 11, params, e);
+    *r = (struct post_read){p, a, out};
+    db_queue(db, &stmt_post, 11, params, post_done, r);
     buf_cleanup(&kinds);
     buf_cleanup(&points);
     buf_cleanup(&reasons);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 0) {
-        err_set(e, ERR_NOT_FOUND, "member not found");
-        goto out;
-    }
-    if (PQntuples(res) != p->nmoves) {
-        err_internal(e, ERR_INTERNAL, "ledger post wrote %d of %d entries", PQntuples(res),
-                     p->nmoves);
-        goto out;
-    }
-    for (int i = 0; i < p->nmoves; i++)
-        if (read_entry(res, i, 0, a, &out[i], e) < 0)
-            goto out;
-    rc = 0;
-out:
-    PQclear(res);
-    return rc;
+}
+
+int store_ledger_post(struct db *db, const struct ledger_posting *p, struct arena *a,
+                      struct ledger_entry *out, struct err *e)
+{
+    store_ledger_post_queue(db, p, a, out);
+    return db_flush(db, e);
 }
 
 /* ------------------------------------------------------------- paging -- */

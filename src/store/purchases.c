@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/ledger.h"
 #include "store/reader.h"
 
 /* ------------------------------------------------------------ helpers -- */
@@ -270,7 +271,35 @@ static const struct db_stmt stmt_insert = {
 
 #define NARRAYS 9
 
-int store_purchase_insert(struct db *db, const struct purchase_new *p, struct err *e)
+/* What the insert tells: 1 written, 0 the POS id was taken; -1 until read. */
+struct insert_read {
+    const struct purchase_new *p;
+    int rc;
+};
+
+static int insert_done(void *arg, const PGresult *res, struct err *e)
+{
+    struct insert_read *r = arg;
+    const struct purchase_new *p = r->p;
+    int64_t counts[4];
+
+    for (int i = 0; i < 4; i++)
+        if (db_get_i64(res, 0, i, &counts[i], e) < 0)
+            return -1;
+    if (counts[0] == 0) {
+        r->rc = 0;
+        return 0;
+    }
+    if (counts[0] != 1 || counts[1] != p->nlines || counts[2] != 1 ||
+        counts[3] != (p->tier_changed ? 1 : 0))
+        return err_internal(e, ERR_INTERNAL, "purchase insert wrote %lld/%lld/%lld/%lld rows",
+                            (long long)counts[0], (long long)counts[1], (long long)counts[2],
+                            (long long)counts[3]);
+    r->rc = 1;
+    return 0;
+}
+
+static void insert_queue(struct db *db, const struct purchase_new *p, struct insert_read *r)
 {
     static const size_t offsets[NARRAYS - 2] = {
         offsetof(struct purchase_line_row, quantity),
@@ -284,9 +313,6 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     char num[12][24];
     struct buf arrays[NARRAYS];
     const char *params[33];
-    int64_t counts[4];
-    PGresult *res;
-    int rc = -1;
 
     ly_assert(p->nlines >= 1);
     db_i64_text(p->member_id, num[0]);
@@ -330,29 +356,28 @@ int store_purchase_insert(struct db *db, const struct purchase_new *p, struct er
     params[31] = num[11];
     params[32] = p->timezone;
 
-    res = db_exec(db, &stmt_insert, 33, params, e);
+    *r = (struct insert_read){p, -1};
+    db_queue(db, &stmt_insert, 33, params, insert_done, r);
     for (int i = 0; i < NARRAYS; i++)
         buf_cleanup(&arrays[i]);
-    if (res == NULL)
-        return -1;
-    for (int i = 0; i < 4; i++)
-        if (db_get_i64(res, 0, i, &counts[i], e) < 0)
-            goto out;
-    if (counts[0] == 0) {
-        rc = 0;
-        goto out;
-    }
-    if (counts[0] != 1 || counts[1] != p->nlines || counts[2] != 1 ||
-        counts[3] != (p->tier_changed ? 1 : 0)) {
-        err_internal(e, ERR_INTERNAL, "purchase insert wrote %lld/%lld/%lld/%lld rows",
-                     (long long)counts[0], (long long)counts[1], (long long)counts[2],
-                     (long long)counts[3]);
-        goto out;
-    }
-    rc = 1;
-out:
-    PQclear(res);
-    return rc;
+}
+
+int store_purchase_record(struct db *db, const struct purchase_new *p,
+                          const struct ledger_posting *posting, struct arena *a,
+                          struct ledger_entry *entries, struct err *e)
+{
+    struct insert_read r;
+    int rc;
+
+    insert_queue(db, p, &r);
+    if (posting != NULL)
+        store_ledger_post_queue(db, posting, a, entries);
+    rc = db_flush(db, e);
+    /* A POS id taken meanwhile: the posting found no purchase and wrote
+     * nothing (its ERR_NOT_FOUND is no error here). */
+    if (r.rc == 0)
+        return 0;
+    return rc < 0 ? -1 : r.rc;
 }
 
 /* ----------------------------------------------------------- reading -- */
