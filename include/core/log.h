@@ -27,6 +27,15 @@ void log_msg(enum log_level lv, const char *msg, const char *detail);
 void log_fields(enum log_level lv, const char *fields);
 
 /*
+ * Batching for a thread that runs an event loop: after log_batch_begin(),
+ * its debug and info lines wait in a per-thread buffer for log_flush()
+ * (call it at the end of every turn); warnings and errors flush it and are
+ * written at once.
+ */
+void log_batch_begin(void);
+void log_flush(void);
+
+/*
  * Writes `s` as the inside of a JSON string into dst (always NUL-terminated,
  * truncated to fit).  Returns dst.
  */

@@ -3,9 +3,16 @@
  *
  * The level is a process-wide setting written once at start; reading it is a
  * relaxed atomic load so logging never takes a lock.
+ *
+ * A thread that batches (an HTTP worker: log_batch_begin) keeps its debug
+ * and info lines, the access log, until log_flush() at the end of its
+ * loop's turn, and writes them with one write(2); a warning or an error
+ * flushes what is kept and goes out at once.  A batch never exceeds
+ * PIPE_BUF, so a pipe never interleaves it with another thread's lines.
  */
 #include "core/log.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +22,30 @@
 static atomic_int log_level = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static _Thread_local struct {
+    bool on;
+    size_t len;
+    char data[PIPE_BUF];
+} batch;
+
+static void write_out(const char *p, size_t n)
+{
+    if (write(STDERR_FILENO, p, n) < 0)
+        return; /* Nowhere left to report a failing stderr. */
+}
+
+void log_batch_begin(void)
+{
+    batch.on = true;
+}
+
+void log_flush(void)
+{
+    if (batch.len > 0)
+        write_out(batch.data, batch.len);
+    batch.len = 0;
+}
 
 int log_level_parse(const char *s, enum log_level *out)
 {
@@ -90,8 +121,15 @@ void log_fields(enum log_level lv, const char *fields)
                        "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n",
                        ts, now.tv_nsec / 1000, level_names[lv]);
     }
-    if (write(STDERR_FILENO, line, (size_t)len) < 0)
-        return; /* Nowhere left to report a failing stderr. */
+    if (batch.on && lv <= LOG_INFO) {
+        if (batch.len + (size_t)len > sizeof(batch.data))
+            log_flush();
+        memcpy(batch.data + batch.len, line, (size_t)len);
+        batch.len += (size_t)len;
+        return;
+    }
+    log_flush();
+    write_out(line, (size_t)len);
 }
 
 void log_msg(enum log_level lv, const char *msg, const char *detail)
