@@ -84,6 +84,10 @@ static int serve(const struct cfg *c)
     }
     health_set_expected_schema(latest);
     db_pool_init(c->database_url, c->pool_size);
+    /* The requests' connections are shared out among the workers, at
+     * least one each; the pool serves the threads without fibers
+     * (authentication lookups, background jobs). */
+    db_local_init((c->pool_size + c->threads - 1) / c->threads);
 
     err_clear(&e);
     if (auth_init(c, &e) < 0) {

@@ -41,6 +41,9 @@ enum role {
 enum route_flags {
     ROUTE_TX = 1 << 0,     /* the handler runs in one transaction (every write route) */
     ROUTE_SECRET = 1 << 1, /* the response shows a credential ("key", "token") once */
+    /* The handler never blocks (it answers at once, or waits with
+     * req_suspend): it runs without a fiber of its own (api/app.c). */
+    ROUTE_NO_FIBER = 1 << 2,
 };
 
 struct req;
@@ -87,6 +90,7 @@ struct req {
     uint64_t start_us;
     bool has_body;
     bool early;           /* an answer was decided before the body was read */
+    bool refused;         /* early: the server is stopping (503, and close) */
     struct err early_err; /* that answer */
     unsigned allow;       /* methods for a 405's Allow header */
     /* Set by a ROUTE_TX handler: called once its transaction has committed,

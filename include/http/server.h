@@ -49,8 +49,10 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
 int http_server_port(const struct http_server *s);
 
 /*
- * Stops accepting connections, lets the requests in flight finish (up to
- * `grace_ms`), then stops the workers and frees `s`.
+ * Stops accepting connections and answers new requests on connections kept
+ * alive with 503 and Connection: close; lets the requests in flight finish
+ * (up to `grace_ms`, and a handler waiting for the database always), then
+ * stops the workers and frees `s`.
  */
 void http_server_stop(struct http_server *s, int grace_ms);
 

@@ -11,6 +11,12 @@
  * (except that a credential shown once is stored as null: see
  * without_secrets).
  *
+ * Every handler but a ROUTE_NO_FIBER one runs in a fiber of its own
+ * (core/fiber.h): when one of its statements waits for the database, the
+ * fiber sleeps, the request is suspended and the worker serves others;
+ * when the fiber ends, its connection goes back to the worker and the
+ * request is resumed with what the handler answered.
+ *
  * Must not contain SQL or know any particular route.
  */
 #include "api/app.h"
@@ -20,8 +26,10 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/fibers.h"
 #include "api/reads.h"
 #include "api/secret.h"
+#include "core/fiber.h"
 #include "core/xmalloc.h"
 #include "http/problem.h"
 #include "store/db.h"
@@ -194,11 +202,75 @@ fail:
     return -1;
 }
 
-static int app_run(struct req *rq, struct resp *rs, struct err *e)
+static int run_route(struct req *rq, struct resp *rs, struct err *e)
 {
     if (rq->route->flags & ROUTE_TX)
         return run_tx(rq, rs, e);
     return rq->route->handler(rq, rs, e);
+}
+
+/* A request run in a fiber, and what it answered (in the request arena). */
+struct fiber_run {
+    struct req *rq;
+    struct resp rs;
+    struct err e;
+    int rc;
+    bool parked; /* the fiber slept, so the request is suspended */
+};
+
+static void fiber_main(void *arg)
+{
+    struct fiber_run *fr = arg;
+
+    fr->rc = run_route(fr->rq, &fr->rs, &fr->e);
+    /* The connection goes back now, not when the answer has been sent: a
+     * fiber of this worker may be waiting for it. */
+    app_done(fr->rq);
+    if (fr->parked)
+        req_resume(fr->rq);
+}
+
+static int fiber_answer(struct req *rq, struct resp *rs, struct err *e, void *arg)
+{
+    struct fiber_run *fr = arg;
+
+    (void)rq;
+    *rs = fr->rs;
+    *e = fr->e;
+    return fr->rc;
+}
+
+static int app_run(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct fiber_run *fr;
+
+    if (rq->route->flags & ROUTE_NO_FIBER)
+        return run_route(rq, rs, e);
+    api_fibers_enter();
+    fr = arena_alloc(&rq->arena, sizeof(*fr));
+    *fr = (struct fiber_run){.rq = rq};
+    err_clear(&fr->e);
+    if (fiber_switch(fiber_new(fiber_main, fr)))
+        return fiber_answer(rq, rs, e, fr);
+    /* Only ROUTE_NO_FIBER handlers suspend on their own. */
+    ly_assert(!rq->suspended);
+    fr->parked = true;
+    req_suspend(rq, fiber_answer, fr);
+    return 0;
+}
+
+/* After each turn of a worker's loop: first the fibers woken during it
+ * (by a connection given back), then the reads the turn queued. */
+static void app_turn(void)
+{
+    api_fibers_turn();
+    api_reads_turn();
+}
+
+static void app_worker_end(void)
+{
+    api_reads_worker_end();
+    api_fibers_worker_end();
 }
 
 static struct http_app app;
@@ -214,8 +286,8 @@ const struct http_app *api_app(const struct cfg *c)
     app.authenticate = auth_authenticate;
     app.run = app_run;
     app.done = app_done;
-    app.turn = api_reads_turn;
-    app.worker_end = api_reads_worker_end;
+    app.turn = app_turn;
+    app.worker_end = app_worker_end;
     api_reads_init(c->database_url);
     return &app;
 }

@@ -1,6 +1,7 @@
 /*
  * routes.c - THE route table: every endpoint, who may call it, and how it
- * runs, one line each, in openapi.yaml order.  This is the daemon's single
+ * runs (in one transaction, showing a secret once, or without a fiber when
+ * it never blocks), one line each, in openapi.yaml order.  This is the daemon's single
  * permission table: auth.c checks `roles` and nothing else decides access.
  * A test keeps this table and openapi.yaml equal.
  */
@@ -11,9 +12,9 @@
 #define ADMIN_APP (ROLE_ADMIN | ROLE_APP)
 
 const struct route api_routes[] = {
-    {HTTP_GET, "/healthz", api_healthz, ROLE_NONE, 0},
+    {HTTP_GET, "/healthz", api_healthz, ROLE_NONE, ROUTE_NO_FIBER},
     {HTTP_GET, "/readyz", api_readyz, ROLE_NONE, 0},
-    {HTTP_GET, "/metrics", api_metrics, ROLE_NONE, 0},
+    {HTTP_GET, "/metrics", api_metrics, ROLE_NONE, ROUTE_NO_FIBER},
 
     {HTTP_GET, "/v1/keys", api_keys_list, ROLE_ADMIN, 0},
     {HTTP_POST, "/v1/keys", api_keys_create, ROLE_ADMIN, ROUTE_TX | ROUTE_SECRET},
@@ -52,10 +53,10 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/purchases/{id}", api_purchases_get, ROLE_ADMIN | ROLE_POS, 0},
     {HTTP_POST, "/v1/purchases/{id}/returns", api_returns_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
     {HTTP_GET, "/v1/members/{id}/purchases", api_member_purchases_list, STAFF, 0},
-    {HTTP_GET, "/v1/members/{id}/balance", api_members_balance, STAFF, 0},
+    {HTTP_GET, "/v1/members/{id}/balance", api_members_balance, STAFF, ROUTE_NO_FIBER},
     {HTTP_GET, "/v1/members/{id}/ledger", api_members_ledger, STAFF, 0},
     {HTTP_GET, "/v1/members/{id}/tier-history", api_member_tier_history, ADMIN_APP, 0},
-    {HTTP_GET, "/v1/me/balance", api_me_balance, ROLE_MEMBER, 0},
+    {HTTP_GET, "/v1/me/balance", api_me_balance, ROLE_MEMBER, ROUTE_NO_FIBER},
     {HTTP_GET, "/v1/me/ledger", api_me_ledger, ROLE_MEMBER, 0},
 
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
@@ -71,8 +72,8 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/reports/kpis", api_reports_kpis, ROLE_ADMIN, 0},
     {HTTP_GET, "/v1/reports/complaints", api_reports_complaints, ROLE_ADMIN, 0},
     /* The dashboard's static files: public, the page asks for the admin key. */
-    {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, 0},
-    {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, 0},
+    {HTTP_GET, "/admin/", api_admin_index, ROLE_NONE, ROUTE_NO_FIBER},
+    {HTTP_GET, "/admin/{file}", api_admin_file, ROLE_NONE, ROUTE_NO_FIBER},
     {HTTP_GET, "/v1/reports/segments", api_reports_segments, ROLE_ADMIN, 0},
     {HTTP_GET, "/v1/reports/lifecycle", api_reports_lifecycle, ROLE_ADMIN, 0},
     {HTTP_GET, "/v1/reports/concentration", api_reports_concentration, ROLE_ADMIN, 0},

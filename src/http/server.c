@@ -5,9 +5,10 @@
  * Each worker thread owns one MHD daemon (no thread of MHD's own; all of
  * them listen on one port with SO_REUSEPORT) and runs an epoll loop over
  * the daemon's epoll descriptor, a stop eventfd and whatever the
- * application watches on it (its database readers).  A turn serves the
- * application's ready descriptors first, then MHD_run (new requests, and
- * the ones those descriptors resumed), then the application's `turn` hook.
+ * application watches on it (its database sockets).  A turn serves the
+ * application's ready descriptors first, then MHD_run when MHD has work
+ * (its sockets or timers, or requests those descriptors resumed), then the
+ * application's `turn` hook.
  * So a worker waiting for the database is never asleep in libpq: it keeps
  * serving its other connections, and one turn's reads go out together.
  *
@@ -48,7 +49,7 @@
 #include "http/problem.h"
 #include "http/router.h"
 
-#define MAX_WATCHES 8
+#define MAX_WATCHES 24
 
 /* A descriptor watched for the application in a worker's loop. */
 struct watch {
@@ -66,6 +67,8 @@ struct worker {
     int wakefd; /* eventfd: stop */
     pthread_t thread;
     bool started;
+    bool resumed;   /* a request was resumed since the last MHD_run */
+    int nsuspended; /* requests suspended and not yet resumed */
     atomic_bool stopping;
     struct watch watches[MAX_WATCHES];
 };
@@ -79,6 +82,9 @@ struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int inflight; /* requests between the first AHC call and completion */
+    /* Stopping: new requests (on connections kept alive) are refused with
+     * 503 and Connection: close, so those in flight can finish. */
+    atomic_bool draining;
 };
 
 /* The worker whose thread this is; NULL on any other thread. */
@@ -161,6 +167,8 @@ static enum MHD_Result queue(struct req *rq, int status, char *body, size_t len,
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"loyalty\"");
     if (location != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (rq->refused)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     rq->status = status;
     ret = MHD_queue_response(rq->conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -276,14 +284,18 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
     rq->method = router_method_of(method);
     rq->path = arena_strdup(&rq->arena, url);
     rq->route_index = -1;
-    if (nul)
-        early_answer(rq, ERR_NOT_FOUND, "no such resource");
-
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid != NULL && is_valid_request_id(rid))
         snprintf(rq->request_id, sizeof(rq->request_id), "%s", rid);
     else
         generate_request_id(rq->request_id, sizeof(rq->request_id));
+    if (atomic_load(&s->draining)) {
+        early_answer(rq, ERR_UNAVAILABLE, "the server is shutting down");
+        rq->refused = true;
+        return rq;
+    }
+    if (nul)
+        early_answer(rq, ERR_NOT_FOUND, "no such resource");
 
     cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -443,6 +455,7 @@ static enum MHD_Result finish_resumed(struct http_server *s, struct req *rq)
     struct err e;
 
     rq->suspended = false;
+    this_worker->nsuspended--;
     err_clear(&e);
     return answer(s, rq, rq->resume(rq, &rs, &e, rq->resume_arg), &rs, &e);
 }
@@ -454,12 +467,15 @@ void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, stru
     rq->suspended = true;
     rq->resume = resume;
     rq->resume_arg = arg;
+    this_worker->nsuspended++;
     MHD_suspend_connection(rq->conn);
 }
 
 void req_resume(struct req *rq)
 {
     MHD_resume_connection(rq->conn);
+    if (this_worker != NULL)
+        this_worker->resumed = true;
 }
 
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
@@ -596,41 +612,72 @@ void http_loop_unwatch(int fd)
 /* epoll data of the two descriptors the loop itself owns. */
 static char mhd_tag, wake_tag;
 
+/*
+ * One turn of a worker's loop: waits up to `max_ms` (less when MHD has a
+ * timer due), serves the application's ready descriptors first (what they
+ * complete, a read resuming its request, is then served by this turn's
+ * MHD_run), runs MHD when it has work (its sockets, its timers, or requests
+ * resumed: a turn woken only by a database socket skips it, and most
+ * turns of a write in flight are that), then the application's hook, then
+ * writes the turn's access lines at once.
+ */
+static void run_turn(struct worker *w, int max_ms)
+{
+    struct epoll_event evs[32];
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    int timeout = max_ms, n;
+    bool mhd_due;
+
+    if (MHD_get_timeout(w->mhd, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG)max_ms)
+        timeout = (int)mhd_ms;
+    if (w->resumed) /* by the last turn's hook: MHD has them to answer */
+        timeout = 0;
+    n = epoll_wait(w->epfd, evs, 32, timeout);
+    mhd_due = n <= 0 || timeout == 0;
+    for (int i = 0; i < n; i++) {
+        struct watch *wa = evs[i].data.ptr;
+
+        if (evs[i].data.ptr == &mhd_tag) {
+            mhd_due = true;
+            continue;
+        }
+        if (evs[i].data.ptr == &wake_tag || wa->fd < 0)
+            continue;
+        wa->fn(wa->arg, (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
+               (evs[i].events & EPOLLOUT) != 0);
+    }
+    if (mhd_due || w->resumed) {
+        w->resumed = false;
+        MHD_run(w->mhd);
+    }
+    if (w->s->app->turn != NULL)
+        w->s->app->turn();
+    log_flush();
+}
+
 static void *worker_loop(void *arg)
 {
     struct worker *w = arg;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    struct epoll_event evs[32];
     struct epoll_event ev = {.events = EPOLLIN};
 
     this_worker = w;
+    log_batch_begin();
     ev.data.ptr = &mhd_tag;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev);
     ev.data.ptr = &wake_tag;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
-    while (!atomic_load(&w->stopping)) {
-        MHD_UNSIGNED_LONG_LONG mhd_ms;
-        int timeout = 1000, n;
-
-        if (MHD_get_timeout(w->mhd, &mhd_ms) == MHD_YES && mhd_ms < 1000)
-            timeout = (int)mhd_ms;
-        n = epoll_wait(w->epfd, evs, 32, timeout);
-        /* The application's descriptors first: what they complete (a read
-         * resuming its request) is then served by this turn's MHD_run. */
-        for (int i = 0; i < n; i++) {
-            struct watch *wa = evs[i].data.ptr;
-
-            if (evs[i].data.ptr == &mhd_tag || evs[i].data.ptr == &wake_tag || wa->fd < 0)
-                continue;
-            wa->fn(wa->arg, (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
-                   (evs[i].events & EPOLLOUT) != 0);
-        }
-        MHD_run(w->mhd);
-        if (w->s->app->turn != NULL)
-            w->s->app->turn();
-    }
+    while (!atomic_load(&w->stopping))
+        run_turn(w, 1000);
+    /* MHD may not stop with suspended connections: let the handlers still
+     * waiting for the database finish and be answered.  New requests are
+     * refused meanwhile (`draining`), and PostgreSQL's statement and lock
+     * timeouts bound the wait. */
+    while (w->nsuspended > 0)
+        run_turn(w, 100);
     if (w->s->app->worker_end != NULL)
         w->s->app->worker_end();
+    log_flush();
     this_worker = NULL;
     return NULL;
 }
@@ -758,6 +805,7 @@ void http_server_stop(struct http_server *s, int grace_ms)
 {
     struct timespec deadline;
 
+    atomic_store(&s->draining, true);
     for (int i = 0; i < s->nworkers; i++) {
         MHD_socket lsock = MHD_quiesce_daemon(s->workers[i].mhd);
 

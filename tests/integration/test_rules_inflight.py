@@ -21,9 +21,7 @@ Two daemons share one database.  After every test the ledger invariant holds
 (`loyaltyd check` exits 0)."""
 
 import datetime
-import os
 import secrets
-import subprocess
 import threading
 import time
 import unittest
@@ -92,33 +90,6 @@ class Sent:
 
     def __repr__(self):
         return "<%s on %s %.3f-%.3f %r>" % (self.who, self.where, self.t0, self.t1, self.resp)
-
-
-class RowLock:
-    """A transaction in its own psql session holding FOR UPDATE on one
-    member's row until release(): a purchase for that member blocks in the
-    database after it has taken its rules snapshot."""
-
-    def __init__(self, cluster, db, member_num):
-        env = dict(os.environ)
-        for v in ("PGSERVICE", "PGOPTIONS", "PGDATABASE"):
-            env.pop(v, None)
-        self.proc = subprocess.Popen(
-            [harness.pg_bin("psql"), "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        self.proc.stdin.write(("BEGIN;\nSELECT 'locked' FROM members WHERE id = %d FOR UPDATE;\n"
-                               % member_num).encode())
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline().decode().strip()
-        if line != "locked":
-            self.proc.kill()
-            raise AssertionError("could not lock member %d: %r" % (member_num, line))
-
-    def release(self):
-        if self.proc.poll() is None:
-            out, _ = self.proc.communicate(b"COMMIT;\n", timeout=30)
-            if self.proc.returncode != 0:
-                raise AssertionError("lock session failed: %r" % out)
 
 
 class InflightCase(unittest.TestCase):
@@ -237,7 +208,7 @@ class BlockedPurchaseTest(InflightCase):
         self.wait_served(self.b, old, p.t1)
         m = enroll(self.a)
         other = enroll(self.a)
-        lock = RowLock(self.cluster, self.db, int(m["id"].rpartition("_")[2]))
+        lock = harness.RowLock(self.cluster, self.db, int(m["id"].rpartition("_")[2]))
         result = []
         t = threading.Thread(target=lambda: result.append(self.post(self.a, m, "blocked")))
         try:

@@ -1,0 +1,152 @@
+"""A write waiting for the database holds up nothing else on its worker
+(issue 3, concurrency): handlers run in fibers, so while one request's
+statement waits, the worker serves its other requests.
+
+One daemon with one worker thread and two database connections of its own.
+A psql session locks member A's row; a purchase for A then waits in the
+database on one of the worker's connections.  While it waits (and the lock
+is still held, so it cannot have finished), a balance read, a member read,
+a purchase for member B and a third request that has to queue for a
+connection are all answered by that same worker.  Then the lock goes and
+A's purchase is recorded: 201 with its exact points, not a 503 from the
+daemon's 5 s lock_timeout.  The ledger invariant holds afterwards.
+
+With workers that block in libpq, every request after A's purchase would
+wait behind it until the lock is released (or the lock timeout fails it).
+
+And a stop: SIGTERM while such a purchase waits refuses new requests on
+connections kept alive, lets the purchase finish, then exits cleanly."""
+
+import datetime
+import secrets
+import signal
+import threading
+
+import harness
+from harness import DaemonTestCase, enroll, q
+
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+
+
+def purchase_body(member):
+    t = datetime.datetime.now(SHANGHAI) - datetime.timedelta(seconds=60)
+    # The default rules: 2 x 1250 fresh earns 25 x 2 = 50 and 3999 grocery
+    # earns 39 (1 point per full 100): 89 points.
+    return {"store_id": "S001", "terminal_id": "T01",
+            "pos_transaction_id": "W-" + secrets.token_hex(8), "member_id": member["id"],
+            "occurred_at": t.replace(microsecond=0).isoformat(),
+            "items": [{"sku": "A1", "category": "fresh", "quantity": 2, "unit_price": 1250},
+                      {"sku": "B7", "category": "grocery", "quantity": 1, "unit_price": 3999}]}
+
+
+class OneWorkerTest(DaemonTestCase):
+    daemon_args = ("--pool-size", "2")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # One worker thread: every request below is served by it.
+        cls.daemon.stop()
+        cls.daemon.cleanup()
+        cls.daemon = harness.Daemon(cls.db, args=cls.daemon_args, threads=1)
+
+    def waiting_for_locks(self):
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND wait_event_type = 'Lock';").strip())
+
+    def test_requests_pass_a_write_waiting_in_the_database(self):
+        a, b = enroll(self.daemon), enroll(self.daemon)
+        lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
+        result = []
+        t = threading.Thread(target=lambda: result.append(
+            self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
+        try:
+            t.start()
+            waiting, _ = harness.poll_until(lambda: self.waiting_for_locks() == 1, 10.0)
+            self.assertTrue(waiting, "A's purchase never waited for the member's row")
+
+            r = self.req("GET", "/v1/members/%s/balance" % q(b["id"]))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["points_balance"], 0)
+            r = self.req("GET", "/v1/members/%s" % q(b["id"]))
+            self.assertEqual(r.status, 200, r)
+            r = self.req("POST", "/v1/purchases", purchase_body(b))
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json()["points_earned"], 89)
+
+            # A second write for A also waits for the row, on the worker's
+            # other connection; a third request then queues for a
+            # connection, without holding up a read meanwhile.
+            second = []
+            t2 = threading.Thread(target=lambda: second.append(
+                self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
+            t2.start()
+            waiting, _ = harness.poll_until(lambda: self.waiting_for_locks() == 2, 10.0)
+            self.assertTrue(waiting, "A's second purchase never waited for the member's row")
+            third = []
+            t3 = threading.Thread(target=lambda: third.append(
+                self.daemon.request("GET", "/v1/members/%s" % q(b["id"]))))
+            t3.start()
+            r = self.req("GET", "/v1/members/%s/balance" % q(b["id"]))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["points_balance"], 89)
+            # Nothing A's purchases wait for has moved.
+            self.assertTrue(t.is_alive() and t2.is_alive())
+            self.assertEqual(self.waiting_for_locks(), 2)
+        finally:
+            lock.release()
+            t.join(60)
+        t2.join(60)
+        t3.join(60)
+        self.assertFalse(t.is_alive() or t2.is_alive() or t3.is_alive())
+        self.assertEqual([r.status for r in result + second + third], [201, 201, 200],
+                         result + second + third)
+        self.assertEqual([r.json()["points_earned"] for r in result + second], [89, 89])
+        r = self.req("GET", "/v1/members/%s/balance" % q(a["id"]))
+        self.assertEqual(r.json()["points_balance"], 178)
+        self.assert_ledger_invariant()
+
+
+class StopWithAWriteWaitingTest(DaemonTestCase):
+    """SIGTERM while a purchase waits for a row lock: a new request on a
+    connection kept alive is refused (503 unavailable, Connection: close),
+    the waiting purchase still finishes (201) once the lock goes, and the
+    daemon then exits cleanly."""
+
+    def test_stop_finishes_the_write_and_refuses_new_work(self):
+        a = enroll(self.daemon)
+        lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
+        result = []
+        t = threading.Thread(target=lambda: result.append(
+            self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
+        try:
+            t.start()
+            waiting, _ = harness.poll_until(
+                lambda: int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND wait_event_type = 'Lock';")
+                            .strip()) == 1, 10.0)
+            self.assertTrue(waiting, "the purchase never waited for the member's row")
+            self.daemon.signal(signal.SIGTERM)
+            # This thread's connection is kept alive from enroll().
+            r, _ = harness.poll_until(lambda: self.refused(), 10.0)
+            self.assertIsNotNone(r, "no 503 after SIGTERM")
+            harness.assert_problem(self, r, 503, "unavailable")
+            self.assertEqual(r.headers.get("Connection"), "close")
+            self.assertTrue(t.is_alive())
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(result), 1)
+        self.assertEqual(result[0].status, 201, result[0])
+        self.assertEqual(result[0].json()["points_earned"], 89)
+        self.daemon.stop()  # asserts exit code 0 and no sanitizer report
+        self.assert_ledger_invariant()
+
+    def refused(self):
+        """GET /healthz on this thread's connection: the answer once it is
+        the refusal (the stop is seen by the worker at its next request)."""
+        r = self.req("GET", "/healthz")
+        return r if r.status == 503 else None
+
+    harness.main()
