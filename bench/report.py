@@ -466,6 +466,22 @@ def strace_summary(d, ep, limit=10):
     return [x for x in out if x[1] >= 0.05][:limit], sum(x[1] for x in out), n
 
 
+def mixed_table(d):
+    """The mixed run (balance and purchase at once), or None when not run."""
+    rows = []
+    for ep in ("balance", "purchase"):
+        path = os.path.join(d, f"wrk-mixed-{ep}.txt")
+        if not os.path.exists(path):
+            return None
+        r = parse_wrk(path)
+        rows.append([ep, "16", f"{r['rps']:,.0f}", f"{r['p50_us'] / 1000:.2f}",
+                     f"{r['p99_us'] / 1000:.2f}",
+                     f"{r['p99_us'] / r['p50_us']:.1f}" if r["p50_us"] else "-",
+                     str(r["status_errors"]), str(r["socket_errors"])])
+    return (["endpoint", "conns", "req/s", "p50 ms", "p99 ms", "p99/p50", "non-2xx",
+             "sock err"], rows)
+
+
 def gib(kb):
     return int(kb) / 1024 / 1024
 
@@ -518,6 +534,11 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         f" {int(meta.get('vm_hwm_kb', '0')) / 1024:.1f} MiB.",
         "",
     ]
+    mixed = mixed_table(d)
+    if mixed:
+        out += ["Mixed load: balance reads (16 connections) while purchases are posted (16 more",
+                "connections), at once; no target of its own, it shows whether reads wait behind",
+                "writes.", "", markdown(*mixed), ""]
     busy = noise(eps, conns, clients, runs, ceilings)
     if busy:
         out += [f"**The machine was not quiet**: other processes used more than {NOISE_CORES}"
@@ -634,6 +655,11 @@ def main():
     print(plain(ch, crows))
     print()
     print(f"daemon peak RSS (VmHWM): {int(meta.get('vm_hwm_kb', '0')) / 1024:.1f} MiB")
+    mixed = mixed_table(a.results)
+    if mixed:
+        print()
+        print("mixed load (balance and purchase at once)")
+        print(plain(*mixed))
     busy = noise(eps, conns, clients, runs, ceilings)
     if busy:
         print(f"WARNING: the machine was not quiet (other processes > {NOISE_CORES} cores): "

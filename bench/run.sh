@@ -16,7 +16,7 @@
 #      warm-up (pg_stat_statements), then drives it with wrk (keep-alive,
 #      2 threads, 16 then 64 connections) on each endpoint, reading the
 #      CPU time of the daemon and of the cluster before and after each run
-#      and the daemon's VmHWM;
+#      and the daemon's VmHWM; then balance and purchase at once (mixed);
 #   4. runs pgbench with bench/pgbench/<endpoint>.sql at 1, 2, 4 and 8
 #      clients over the unix socket: the database's own ceiling; its
 #      statements are recorded the same way, and report.py compares them
@@ -299,6 +299,18 @@ for ep in "${eps[@]}"; do
     } >"$res/cpu-$ep-$c.txt"
   done
 done
+# Mixed load, as in a shop on a Saturday: the app's balance reads while the
+# tills post purchases, both at 16 connections at once.  Not a target of
+# its own: it shows whether reads wait behind writes (a worker that slept
+# in a purchase's statements would hold up every read it serves).
+if [[ ,$endpoints, == *,balance,* && ,$endpoints, == *,purchase,* ]]; then
+  checkpoint
+  say "wrk balance -c16 and purchase -c16 at once, ${duration}s"
+  run_wrk purchase 16 "$duration" mixp "$res/wrk-mixed-purchase.txt" &
+  mixed_pid=$!
+  run_wrk balance 16 "$duration" mixb "$res/wrk-mixed-balance.txt"
+  wait "$mixed_pid"
+fi
 hwm_kb=$(vm_hwm)
 
 # ---------------------------------------------------------- pgbench -----
