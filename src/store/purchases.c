@@ -375,8 +375,10 @@ int store_purchase_record(struct db *db, const struct purchase_new *p,
     rc = db_flush(db, e);
     /* A POS id taken meanwhile: the posting found no purchase and wrote
      * nothing (its ERR_NOT_FOUND is no error here). */
-    if (r.rc == 0)
+    if (r.rc == 0) {
+        err_clear(e);
         return 0;
+    }
     return rc < 0 ? -1 : r.rc;
 }
 
