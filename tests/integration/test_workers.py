@@ -39,6 +39,25 @@ def purchase_body(member):
                       {"sku": "B7", "category": "grocery", "quantity": 1, "unit_price": 3999}]}
 
 
+def waiting_for_locks(tc):
+    """How many sessions of the test's database wait for a lock."""
+    return int(tc.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND wait_event_type = 'Lock';").strip())
+
+
+def purchase_behind_lock(tc, member, waiters):
+    """Posts a purchase for `member` (whose row is locked) on a thread of
+    its own; returns (thread, [response]) once `waiters` sessions wait for
+    a lock, the purchase among them."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        tc.daemon.request("POST", "/v1/purchases", purchase_body(member))))
+    t.start()
+    waiting, _ = harness.poll_until(lambda: waiting_for_locks(tc) == waiters, 10.0)
+    tc.assertTrue(waiting, "the purchase never waited for the member's row")
+    return t, out
+
+
 class OneWorkerTest(DaemonTestCase):
     daemon_args = ("--pool-size", "2")
 
@@ -50,21 +69,12 @@ class OneWorkerTest(DaemonTestCase):
         cls.daemon.cleanup()
         cls.daemon = harness.Daemon(cls.db, args=cls.daemon_args, threads=1)
 
-    def waiting_for_locks(self):
-        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                             "current_database() AND wait_event_type = 'Lock';").strip())
-
     def test_requests_pass_a_write_waiting_in_the_database(self):
         a, b = enroll(self.daemon), enroll(self.daemon)
         lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
-        result = []
-        t = threading.Thread(target=lambda: result.append(
-            self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
+        t = t2 = t3 = None
         try:
-            t.start()
-            waiting, _ = harness.poll_until(lambda: self.waiting_for_locks() == 1, 10.0)
-            self.assertTrue(waiting, "A's purchase never waited for the member's row")
-
+            t, result = purchase_behind_lock(self, a, 1)
             r = self.req("GET", "/v1/members/%s/balance" % q(b["id"]))
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json()["points_balance"], 0)
@@ -77,12 +87,7 @@ class OneWorkerTest(DaemonTestCase):
             # A second write for A also waits for the row, on the worker's
             # other connection; a third request then queues for a
             # connection, without holding up a read meanwhile.
-            second = []
-            t2 = threading.Thread(target=lambda: second.append(
-                self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
-            t2.start()
-            waiting, _ = harness.poll_until(lambda: self.waiting_for_locks() == 2, 10.0)
-            self.assertTrue(waiting, "A's second purchase never waited for the member's row")
+            t2, second = purchase_behind_lock(self, a, 2)
             third = []
             t3 = threading.Thread(target=lambda: third.append(
                 self.daemon.request("GET", "/v1/members/%s" % q(b["id"]))))
@@ -92,12 +97,12 @@ class OneWorkerTest(DaemonTestCase):
             self.assertEqual(r.json()["points_balance"], 89)
             # Nothing A's purchases wait for has moved.
             self.assertTrue(t.is_alive() and t2.is_alive())
-            self.assertEqual(self.waiting_for_locks(), 2)
+            self.assertEqual(waiting_for_locks(self), 2)
         finally:
             lock.release()
-            t.join(60)
-        t2.join(60)
-        t3.join(60)
+            for th in (t, t2, t3):
+                if th is not None:
+                    th.join(60)
         self.assertFalse(t.is_alive() or t2.is_alive() or t3.is_alive())
         self.assertEqual([r.status for r in result + second + third], [201, 201, 200],
                          result + second + third)
@@ -116,16 +121,9 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
     def test_stop_finishes_the_write_and_refuses_new_work(self):
         a = enroll(self.daemon)
         lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
-        result = []
-        t = threading.Thread(target=lambda: result.append(
-            self.daemon.request("POST", "/v1/purchases", purchase_body(a))))
+        t = None
         try:
-            t.start()
-            waiting, _ = harness.poll_until(
-                lambda: int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                      "current_database() AND wait_event_type = 'Lock';")
-                            .strip()) == 1, 10.0)
-            self.assertTrue(waiting, "the purchase never waited for the member's row")
+            t, result = purchase_behind_lock(self, a, 1)
             self.daemon.signal(signal.SIGTERM)
             # This thread's connection is kept alive from enroll().
             r, _ = harness.poll_until(lambda: self.refused(), 10.0)
@@ -135,7 +133,8 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
             self.assertTrue(t.is_alive())
         finally:
             lock.release()
-            t.join(60)
+            if t is not None:
+                t.join(60)
         self.assertFalse(t.is_alive())
         self.assertEqual(len(result), 1)
         self.assertEqual(result[0].status, 201, result[0])
