@@ -41,8 +41,12 @@ enum role {
 enum route_flags {
     ROUTE_TX = 1 << 0,     /* the handler runs in one transaction (every write route) */
     ROUTE_SECRET = 1 << 1, /* the response shows a credential ("key", "token") once */
-    /* The handler never blocks (it answers at once, or waits with
-     * req_suspend): it runs without a fiber of its own (api/app.c). */
+    /* The handler runs on its worker's own stack, not in a fiber
+     * (api/app.c): one that never blocks (it answers at once, or waits
+     * with req_suspend), or one that must block its worker because it
+     * waits for the database while holding a lock of the whole process (a
+     * fiber of the same worker taking that lock would block the thread
+     * the holder needs to go on: the daily job). */
     ROUTE_NO_FIBER = 1 << 2,
 };
 

@@ -26,6 +26,10 @@
  * a moment only. */
 #define BATCH_IDS 50000
 
+/* One run at a time in this daemon.  It is held while the run waits for
+ * the database, so the route runs without a fiber (ROUTE_NO_FIBER): a
+ * second run on the same worker would otherwise block the thread its
+ * holder needs. */
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool cancelled;
 

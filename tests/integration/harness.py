@@ -716,31 +716,40 @@ def assert_no_sanitizer(tc, text, what=""):
         tc.assertNotIn(m, text, "%s: sanitizer report:\n%s" % (what, text[-4000:]))
 
 
-class RowLock:
-    """A transaction in its own psql session holding FOR UPDATE on one
-    member's row until release(): a write for that member blocks in the
-    database (a purchase after it has taken its rules snapshot)."""
+class LockSession:
+    """A transaction in its own psql session that takes a lock with
+    `lock_sql` (a statement printing 'locked') and holds it until
+    release()."""
 
-    def __init__(self, cluster, db, member_num):
+    def __init__(self, cluster, db, lock_sql):
         env = dict(os.environ)
         for v in ("PGSERVICE", "PGOPTIONS", "PGDATABASE"):
             env.pop(v, None)
         self.proc = subprocess.Popen(
             [pg_bin("psql"), "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        self.proc.stdin.write(("BEGIN;\nSELECT 'locked' FROM members WHERE id = %d FOR UPDATE;\n"
-                               % member_num).encode())
+        self.proc.stdin.write(("BEGIN;\n%s\n" % lock_sql).encode())
         self.proc.stdin.flush()
         line = self.proc.stdout.readline().decode().strip()
         if line != "locked":
             self.proc.kill()
-            raise AssertionError("could not lock member %d: %r" % (member_num, line))
+            raise AssertionError("could not lock (%s): %r" % (lock_sql, line))
 
     def release(self):
         if self.proc.poll() is None:
             out, _ = self.proc.communicate(b"COMMIT;\n", timeout=30)
             if self.proc.returncode != 0:
                 raise AssertionError("lock session failed: %r" % out)
+
+
+class RowLock(LockSession):
+    """FOR UPDATE on one member's row until release(): a write for that
+    member blocks in the database (a purchase after it has taken its rules
+    snapshot)."""
+
+    def __init__(self, cluster, db, member_num):
+        super().__init__(cluster, db, "SELECT 'locked' FROM members WHERE id = %d FOR UPDATE;"
+                         % member_num)
 
 
 # --------------------------------------------------------------------------- base class

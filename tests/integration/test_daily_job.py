@@ -444,6 +444,53 @@ class JobApiTest(JobCase):
         self.assertEqual(self.job_record(d), [["1", "1", "0", "0", "0"]])
 
 
+class OneWorkerJobTest(JobCase):
+    """Two runs sent at once to a daemon with one worker thread and two
+    connections, while the job's advisory lock is held from psql: both are
+    answered once the lock goes.  A run holds the daemon's run lock while
+    it waits for the database; in a fiber, a second run on the same worker
+    would block, on that lock, the thread the first needs to go on.  (The
+    second run must reach the run lock before the advisory lock is
+    released for that to show: both are sent before the test even waits
+    for the first to block.)"""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.daemon.stop()
+        cls.daemon.cleanup()
+        cls.daemon = harness.Daemon(cls.db, threads=1, args=("--pool-size", "2"))
+
+    def test_two_runs_on_one_worker(self):
+        d = self.day(-3)
+        lock = harness.LockSession(self.cluster, self.db,
+                                   "SELECT 'locked' FROM pg_advisory_xact_lock(4419647236102418);")
+        results, errors = [None, None], []
+
+        def run(i):
+            try:
+                results[i] = self.daemon.request("POST", "/v1/jobs/daily", {"date": d},
+                                                 timeout=60)
+            except Exception as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        try:
+            for t in threads:
+                t.start()
+            waiting, _ = harness.poll_until(lambda: self.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock';").strip() == "1", 10.0)
+            self.assertTrue(waiting, "no run waited for the advisory lock")
+        finally:
+            lock.release()
+        for t in threads:
+            t.join(90)
+        self.assertEqual(errors, [])
+        self.assertEqual([r.status for r in results], [200, 200], results)
+        self.assertEqual(self.job_record(d), [["2", "0", "0", "0", "0"]])
+
+
 # --------------------------------------------------------------- scheduler
 
 class SchedulerTest(JobCase):
