@@ -87,7 +87,7 @@ static int serve(const struct cfg *c)
     /* The requests' connections are shared out among the workers, at
      * least one each; the pool serves the threads without fibers
      * (authentication lookups, background jobs). */
-    db_local_init((c->pool_size + c->threads - 1) / c->threads);
+    db_local_init((c->pool_size + c->threads - 1) / c->threads, c->threads);
 
     err_clear(&e);
     if (auth_init(c, &e) < 0) {

@@ -34,6 +34,8 @@ struct db_stmt {
  * `url` is borrowed and must outlive the pool. */
 void db_pool_init(const char *url, int size);
 void db_pool_cleanup(void);
+/* Connections taken now, and there are in all: the pool's and the
+ * workers' own (db_local_init), opened or not. */
 int db_pool_in_use(void);
 int db_pool_size(void);
 
@@ -47,13 +49,13 @@ int db_pool_size(void);
 struct db *db_acquire(struct err *e);
 
 /*
- * Gives each thread that runs fibers (the HTTP workers) `per_worker`
- * connections of its own, opened lazily; its loop watches their sockets
+ * Gives each of the `workers` threads that run fibers (the HTTP workers)
+ * `per_worker` connections of its own, opened lazily; its loop watches their sockets
  * while its fibers wait on them, so they never move between threads.
  * Called once before the workers start; 0 (the default) keeps everyone on
  * the pool.  db_local_end() closes the calling thread's, at its end.
  */
-void db_local_init(int per_worker);
+void db_local_init(int per_worker, int workers);
 void db_local_end(void);
 
 /* Gives the connection back, rolling back any open transaction. */

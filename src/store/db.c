@@ -93,7 +93,8 @@ struct local_pool {
     struct local_waiter *head, *tail; /* FIFO */
 };
 
-static int local_size; /* per worker; 0: workers use the pool too */
+static int local_size;  /* per worker; 0: workers use the pool too */
+static int local_total; /* of all workers, for db_pool_size */
 static _Thread_local struct local_pool *local;
 
 static uint64_t now_us(void)
@@ -166,7 +167,7 @@ int db_pool_in_use(void)
 
 int db_pool_size(void)
 {
-    return pool.size;
+    return pool.size + local_total;
 }
 
 /* Server notices ("already exists, skipping", or "terminating connection
@@ -410,10 +411,11 @@ void db_close_own(struct db *db)
     free(db);
 }
 
-void db_local_init(int per_worker)
+void db_local_init(int per_worker, int workers)
 {
-    ly_assert(per_worker >= 0);
+    ly_assert(per_worker >= 0 && workers >= 0);
     local_size = per_worker;
+    local_total = per_worker * workers;
 }
 
 void db_local_end(void)
