@@ -1,6 +1,9 @@
 /*
- * db.c - the libpq connection pool, lazy statement preparation, transactions
- * and the single mapping from SQLSTATE to `enum err_code`.
+ * db.c - statements on one connection: opening it, waiting for the server,
+ * lazy statement preparation, pipelines (db_queue/db_flush), transactions
+ * and the single mapping from SQLSTATE to `enum err_code`.  Who gets which
+ * connection is db_pool.c's; turning values into parameters and reading
+ * results is db_values.c's.
  *
  * Connection handling follows kore's pgsql.c: a connection that comes back
  * in a failed or open transaction is rolled back, pending results are
@@ -17,18 +20,13 @@
  * where handlers run in fibers (core/fiber.h), a statement in flight puts
  * its fiber to sleep and the worker serves other requests meanwhile; on
  * any other thread it is a plain poll(2).  Connections run in libpq's
- * non-blocking mode so that nothing inside libpq waits on its own.  A
- * worker's fibers take their connections from the worker's own set (see
- * db_local_init), whose sockets its loop watches; everything else shares
- * the pool.
+ * non-blocking mode so that nothing inside libpq waits on its own.
  *
  * Must not contain query text beyond transaction control: SQL lives with the
  * store module that uses it.
  */
 #include "store/db.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,64 +36,17 @@
 #include "core/fiber.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "db_conn.h"
 
-#define MAX_PREPARED         256
-#define ACQUIRE_TIMEOUT_S    5
 #define RECONNECT_BACKOFF_US 200000u
 
-struct db {
-    PGconn *conn;
-    int sock;   /* conn's socket as opened (libpq closes it on a failure); -1 */
-    bool local; /* one of a worker's own (db_local_init) */
-    bool in_tx;
-    bool begin_pending; /* in_tx, and BEGIN not sent yet */
-    bool broken;
-    uint64_t last_connect_us;
-    int nprepared;
-    const struct db_stmt *prepared[MAX_PREPARED];
-    char sqlstate[6];
-    char constraint[64];
-    /* statements waiting for db_flush, their parameters' text in `qtext` */
-    int nqueued;
-    struct queued {
-        const struct db_stmt *st;
-        int n;
-        long off[DB_MAX_PARAMS]; /* into qtext; -1: NULL */
-        db_result_fn fn;
-        void *arg;
-    } queued[DB_MAX_QUEUED];
-    struct buf qtext;
-};
+/* The database every connection opens (borrowed: db_pool_init's). */
+static const char *conn_url;
 
-static struct {
-    const char *url;
-    int size;
-    struct db *dbs;
-    struct db **free_list;
-    int nfree;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    atomic_int in_use;
-} pool;
-
-/* A fiber waiting for one of its worker's connections (on its stack). */
-struct local_waiter {
-    struct fiber *fiber;
-    struct db *db; /* handed over by db_release */
-    struct local_waiter *next;
-};
-
-/* The connections of one worker thread, used only by its fibers. */
-struct local_pool {
-    struct db *dbs;
-    struct db **free_list;
-    int size, nfree;
-    struct local_waiter *head, *tail; /* FIFO */
-};
-
-static int local_size;  /* per worker; 0: workers use the pool too */
-static int local_total; /* of all workers, for db_pool_size */
-static _Thread_local struct local_pool *local;
+void db_conn_init(const char *url)
+{
+    conn_url = url;
+}
 
 static uint64_t now_us(void)
 {
@@ -107,7 +58,7 @@ static uint64_t now_us(void)
 
 /* Closes db's connection, first telling the thread's loop to stop watching
  * its socket (a fiber may have waited on it). */
-static void close_conn(struct db *db)
+void db_conn_close(struct db *db)
 {
     if (db->sock >= 0)
         fiber_forget_fd(db->sock);
@@ -126,48 +77,6 @@ static void note_socket_closed(struct db *db)
         fiber_forget_fd(db->sock);
         db->sock = -1;
     }
-}
-
-void db_pool_init(const char *url, int size)
-{
-    pool.url = url;
-    pool.size = size;
-    pool.dbs = xcalloc((size_t)size, sizeof(*pool.dbs));
-    pool.free_list = xcalloc((size_t)size, sizeof(*pool.free_list));
-    for (int i = 0; i < size; i++) {
-        pool.dbs[i].sock = -1;
-        pool.free_list[i] = &pool.dbs[size - 1 - i];
-    }
-    pool.nfree = size;
-    pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.cond, NULL);
-    atomic_store(&pool.in_use, 0);
-}
-
-void db_pool_cleanup(void)
-{
-    if (pool.dbs == NULL)
-        return;
-    for (int i = 0; i < pool.size; i++) {
-        close_conn(&pool.dbs[i]);
-        buf_cleanup(&pool.dbs[i].qtext);
-    }
-    free(pool.dbs);
-    free(pool.free_list);
-    pool.dbs = NULL;
-    pool.free_list = NULL;
-    pthread_cond_destroy(&pool.cond);
-    pthread_mutex_destroy(&pool.lock);
-}
-
-int db_pool_in_use(void)
-{
-    return atomic_load_explicit(&pool.in_use, memory_order_relaxed);
-}
-
-int db_pool_size(void)
-{
-    return pool.size + local_total;
 }
 
 /* Server notices ("already exists, skipping", or "terminating connection
@@ -217,7 +126,7 @@ PGconn *db_connect(const char *url, struct err *e)
 
 /* (Re)opens db's connection, at most once per backoff period.  Connecting
  * itself blocks the thread (rare: a start, or after an outage). */
-static int ensure_connected(struct db *db, struct err *e)
+int db_conn_ensure(struct db *db, struct err *e)
 {
     uint64_t t;
 
@@ -227,17 +136,17 @@ static int ensure_connected(struct db *db, struct err *e)
     if (db->last_connect_us != 0 && t - db->last_connect_us < RECONNECT_BACKOFF_US)
         return err_internal(e, ERR_UNAVAILABLE, "database connection down, backing off");
     db->last_connect_us = t;
-    close_conn(db);
+    db_conn_close(db);
     db->nprepared = 0;
     db->in_tx = false;
     db->begin_pending = false;
     db->broken = false;
-    db->conn = db_connect(pool.url, e);
+    db->conn = db_connect(conn_url, e);
     if (db->conn == NULL)
         return -1;
     db->sock = PQsocket(db->conn);
     if (PQsetnonblocking(db->conn, 1) != 0) {
-        close_conn(db);
+        db_conn_close(db);
         return err_internal(e, ERR_UNAVAILABLE, "cannot make the connection non-blocking");
     }
     db->last_connect_us = 0;
@@ -277,163 +186,19 @@ static PGresult *only_result(struct db *db)
     return res;
 }
 
-/* The calling worker's own connections, made on its first fiber's use. */
-static struct local_pool *local_pool(void)
-{
-    if (local == NULL) {
-        local = xcalloc(1, sizeof(*local));
-        local->size = local_size;
-        local->dbs = xcalloc((size_t)local_size, sizeof(*local->dbs));
-        local->free_list = xcalloc((size_t)local_size, sizeof(*local->free_list));
-        for (int i = 0; i < local_size; i++) {
-            local->dbs[i].local = true;
-            local->dbs[i].sock = -1;
-            local->free_list[i] = &local->dbs[local_size - 1 - i];
-        }
-        local->nfree = local_size;
-    }
-    return local;
-}
-
-/* One of the worker's connections; the fiber sleeps, first come first
- * served, while all of them are in use (lock_timeout and
- * statement_timeout bound how long anyone holds one). */
-static struct db *local_acquire(void)
-{
-    struct local_pool *lp = local_pool();
-    struct local_waiter me = {fiber_self(), NULL, NULL};
-
-    if (lp->nfree > 0)
-        return lp->free_list[--lp->nfree];
-    if (lp->tail != NULL)
-        lp->tail->next = &me;
-    else
-        lp->head = &me;
-    lp->tail = &me;
-    while (me.db == NULL)
-        fiber_sleep();
-    return me.db;
-}
-
-struct db *db_acquire(struct err *e)
-{
-    struct db *db = NULL;
-    struct timespec deadline;
-
-    if (local_size > 0 && fiber_self() != NULL) {
-        db = local_acquire();
-        atomic_fetch_add_explicit(&pool.in_use, 1, memory_order_relaxed);
-        if (ensure_connected(db, e) < 0) {
-            db_release(db);
-            return NULL;
-        }
-        return db;
-    }
-
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ACQUIRE_TIMEOUT_S;
-    pthread_mutex_lock(&pool.lock);
-    while (pool.nfree == 0) {
-        if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline) != 0)
-            break;
-    }
-    if (pool.nfree > 0)
-        db = pool.free_list[--pool.nfree];
-    pthread_mutex_unlock(&pool.lock);
-    if (db == NULL)
-        return err_internal(e, ERR_UNAVAILABLE, "no free database connection"), NULL;
-    atomic_fetch_add_explicit(&pool.in_use, 1, memory_order_relaxed);
-    if (ensure_connected(db, e) < 0) {
-        db_release(db);
-        return NULL;
-    }
-    return db;
-}
-
-void db_release(struct db *db)
+void db_conn_settle(struct db *db)
 {
     PGresult *res;
 
-    if (db == NULL)
-        return;
+    ly_assert(db->nqueued == 0); /* a db_queue without its db_flush */
     if (db->conn != NULL && !db->broken) {
-        /* Drain just in case, then make sure no transaction leaks into the
-         * next request. */
         while ((res = next_result(db)) != NULL)
             PQclear(res);
         if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
             db_rollback(db);
     }
-    ly_assert(db->nqueued == 0); /* a db_queue without its db_flush */
     db->in_tx = false;
     db->begin_pending = false;
-    atomic_fetch_sub_explicit(&pool.in_use, 1, memory_order_relaxed);
-    if (db->local) {
-        struct local_waiter *w;
-
-        ly_assert(local != NULL && db >= local->dbs && db < local->dbs + local->size);
-        w = local->head;
-        if (w == NULL) {
-            local->free_list[local->nfree++] = db;
-            return;
-        }
-        local->head = w->next;
-        if (local->head == NULL)
-            local->tail = NULL;
-        w->db = db;
-        fiber_wake(w->fiber);
-        return;
-    }
-    pthread_mutex_lock(&pool.lock);
-    pool.free_list[pool.nfree++] = db;
-    pthread_cond_signal(&pool.cond);
-    pthread_mutex_unlock(&pool.lock);
-}
-
-struct db *db_open_own(void)
-{
-    struct db *db = xcalloc(1, sizeof(*db));
-
-    db->sock = -1;
-    return db;
-}
-
-void db_close_own(struct db *db)
-{
-    if (db == NULL)
-        return;
-    if (db->conn != NULL) {
-        if (!db->broken && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-            db_rollback(db);
-        close_conn(db);
-    }
-    buf_cleanup(&db->qtext);
-    free(db);
-}
-
-void db_local_init(int per_worker, int workers)
-{
-    ly_assert(per_worker >= 0 && workers >= 0);
-    local_size = per_worker;
-    local_total = per_worker * workers;
-}
-
-void db_local_end(void)
-{
-    if (local == NULL)
-        return;
-    /* Connections still held belong to requests a stop's grace period cut
-     * short: their transactions end with the connection. */
-    if (local->nfree != local->size)
-        log_msg(LOG_WARN, "closing database connections still in use at the worker's end", NULL);
-    for (int i = 0; i < local->size; i++) {
-        close_conn(&local->dbs[i]);
-        buf_cleanup(&local->dbs[i].qtext);
-    }
-    free(local->dbs);
-    free(local->free_list);
-    free(local);
-    local = NULL;
 }
 
 static bool is_prepared(const struct db *db, const struct db_stmt *st)
@@ -621,7 +386,7 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
 
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
-    if (ensure_connected(db, e) < 0)
+    if (db_conn_ensure(db, e) < 0)
         return NULL;
     err_clear(&first);
     fresh_tx = db->begin_pending;
@@ -636,7 +401,7 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
      */
     if (db->broken && (!db->in_tx || fresh_tx)) {
         db->last_connect_us = 0;
-        if (ensure_connected(db, e) < 0)
+        if (db_conn_ensure(db, e) < 0)
             return NULL;
         db->in_tx = fresh_tx;
         db->begin_pending = fresh_tx;
@@ -678,7 +443,7 @@ int db_flush(struct db *db, struct err *e)
     db->nqueued = 0;
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
-    if (ensure_connected(db, e) < 0)
+    if (db_conn_ensure(db, e) < 0)
         return -1;
     if (db->begin_pending && prepare(db, &stmt_begin, e) < 0)
         return -1;
@@ -783,7 +548,7 @@ static const struct db_stmt stmt_rollback_sp = {"tx_rollback_sp", "ROLLBACK TO S
 int db_begin(struct db *db, struct err *e)
 {
     ly_assert(!db->in_tx);
-    if (ensure_connected(db, e) < 0)
+    if (db_conn_ensure(db, e) < 0)
         return -1;
     db->in_tx = true;
     db->begin_pending = true;
@@ -840,75 +605,4 @@ const char *db_sqlstate(const struct db *db)
 const char *db_constraint(const struct db *db)
 {
     return db->constraint;
-}
-
-void db_i64_text(int64_t v, char buf[24])
-{
-    snprintf(buf, 24, "%lld", (long long)v);
-}
-
-void db_array_text(struct buf *b, bool first, const char *s)
-{
-    if (!first)
-        buf_puts(b, ",");
-    if (s == NULL) {
-        buf_puts(b, "NULL");
-        return;
-    }
-    buf_puts(b, "\"");
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            buf_append(b, "\\", 1);
-        buf_append(b, s, 1);
-    }
-    buf_puts(b, "\"");
-}
-
-void db_i64_array(struct buf *b, const void *base, int n, size_t stride, size_t offset)
-{
-    buf_puts(b, "{");
-    for (int i = 0; i < n; i++) {
-        int64_t v;
-
-        memcpy(&v, (const char *)base + (size_t)i * stride + offset, sizeof(v));
-        buf_printf(b, i ? ",%lld" : "%lld", (long long)v);
-    }
-    buf_puts(b, "}");
-}
-
-int64_t db_affected(const PGresult *res)
-{
-    return strtoll(PQcmdTuples((PGresult *)(uintptr_t)res), NULL, 10);
-}
-
-bool db_is_null(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) != 0;
-}
-
-int db_get_i64(const PGresult *res, int row, int col, int64_t *out, struct err *e)
-{
-    const char *s = PQgetvalue(res, row, col);
-    char *end;
-    long long v;
-
-    if (PQgetisnull(res, row, col))
-        return err_internal(e, ERR_INTERNAL, "unexpected NULL in column %d", col);
-    v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0')
-        return err_internal(e, ERR_INTERNAL, "column %d is not an integer", col);
-    *out = (int64_t)v;
-    return 0;
-}
-
-char *db_get_str(const PGresult *res, int row, int col, struct arena *a)
-{
-    if (PQgetisnull(res, row, col))
-        return NULL;
-    return arena_strndup(a, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
-}
-
-bool db_get_bool(const PGresult *res, int row, int col)
-{
-    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }

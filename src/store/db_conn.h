@@ -1,0 +1,59 @@
+/*
+ * db_conn.h - what db.c (statements on one connection) and db_pool.c (who
+ * gets which connection) share: `struct db` and a connection's own life.
+ * Private to src/store/db*.c; everyone else sees store/db.h only.
+ */
+#ifndef LY_STORE_DB_CONN_H
+#define LY_STORE_DB_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "core/buf.h"
+#include "store/db.h"
+
+#define MAX_PREPARED 256
+
+struct db {
+    PGconn *conn;
+    int sock;   /* conn's socket as opened (libpq closes it on a failure); -1 */
+    bool local; /* one of a worker's own (db_local_init) */
+    bool in_tx;
+    bool begin_pending; /* in_tx, and BEGIN not sent yet */
+    bool broken;
+    uint64_t last_connect_us;
+    int nprepared;
+    const struct db_stmt *prepared[MAX_PREPARED];
+    char sqlstate[6];
+    char constraint[64];
+    /* statements waiting for db_flush, their parameters' text in `qtext` */
+    int nqueued;
+    struct queued {
+        const struct db_stmt *st;
+        int n;
+        long off[DB_MAX_PARAMS]; /* into qtext; -1: NULL */
+        db_result_fn fn;
+        void *arg;
+    } queued[DB_MAX_QUEUED];
+    struct buf qtext;
+};
+
+/* The database every connection opens; `url` is borrowed for the
+ * process's life. */
+void db_conn_init(const char *url);
+
+/* (Re)opens db's connection, at most once per backoff period.  Returns 0,
+ * or -1 with ERR_UNAVAILABLE. */
+int db_conn_ensure(struct db *db, struct err *e);
+
+/* Closes db's connection (none is fine), first telling the thread's loop
+ * to stop watching its socket. */
+void db_conn_close(struct db *db);
+
+/* Makes a connection coming back fit for its next user: drains what is
+ * pending, rolls back an open transaction, clears the transaction state. */
+void db_conn_settle(struct db *db);
+
+#endif
