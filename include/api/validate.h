@@ -47,6 +47,13 @@ int body_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
 /* A boolean. */
 int body_bool(json_t *o, const char *key, bool *out, struct err *e);
 
+/*
+ * A required array of 1..`max` elements: returns it (borrowed) with its size
+ * in *n, or NULL with the field's error in `e` (missing, not an array, too
+ * few or too many).
+ */
+json_t *body_array(json_t *o, const char *key, size_t max, size_t *n, struct err *e);
+
 /* --- value checks shared by bodies and query strings ------------------ */
 
 /* Counts code points of valid UTF-8 with no C0/C1 control characters; -1 if invalid. */

@@ -121,22 +121,11 @@ static void read_item(json_t *o, int i, struct return_item *it, struct err *e)
 
 static void read_items(json_t *o, struct arena *a, struct return_body *b, struct err *e)
 {
-    json_t *items = json_object_get(o, "items");
     size_t n;
+    json_t *items = body_array(o, "items", RETURNS_MAX_ITEMS, &n, e);
 
-    if (items == NULL) {
-        body_missing("items", e);
+    if (items == NULL)
         return;
-    }
-    if (!json_is_array(items)) {
-        err_field(e, "items", "must be an array");
-        return;
-    }
-    n = json_array_size(items);
-    if (n < 1 || n > RETURNS_MAX_ITEMS) {
-        err_field(e, "items", "must have 1 to %d items", RETURNS_MAX_ITEMS);
-        return;
-    }
     b->nitems = (int)n;
     b->items = arena_alloc(a, n * sizeof(*b->items));
     b->merged = arena_alloc(a, n * sizeof(*b->merged));

@@ -132,6 +132,20 @@ int body_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
     return 1;
 }
 
+json_t *body_array(json_t *o, const char *key, size_t max, size_t *n, struct err *e)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (v == NULL)
+        return body_missing(key, e), NULL;
+    if (!json_is_array(v))
+        return err_field(e, key, "must be an array"), NULL;
+    *n = json_array_size(v);
+    if (*n < 1 || *n > max)
+        return err_field(e, key, "must have 1 to %zu items", max), NULL;
+    return v;
+}
+
 int body_bool(json_t *o, const char *key, bool *out, struct err *e)
 {
     json_t *v = json_object_get(o, key);

@@ -37,19 +37,6 @@
 #define QUANTITY_MAX   100000
 #define UNIT_PRICE_MAX INT64_C(100000000000)
 
-/* "items[<i>].<name>" into buf. */
-static const char *item_field(char *buf, size_t cap, int i, const char *name)
-{
-    struct text t;
-
-    text_init(&t, buf, cap);
-    text_str(&t, "items[");
-    text_i64(&t, i);
-    text_str(&t, "].");
-    text_str(&t, name);
-    return buf;
-}
-
 /* Amounts, exclusion and the subtotal.  -1 with every bad line named. */
 static int check_lines(struct engine_work *w, struct engine_result *out, struct err *e)
 {
@@ -63,12 +50,12 @@ static int check_lines(struct engine_work *w, struct engine_result *out, struct 
     for (int i = 0; i < p->nlines; i++) {
         const struct engine_line_in *in = &p->lines[i];
         if (in->quantity < 1 || in->quantity > QUANTITY_MAX) {
-            err_field(e, item_field(field, sizeof field, i, "quantity"), "must be 1 to %d",
+            err_field(e, text_item_field(field, sizeof field, i, "quantity"), "must be 1 to %d",
                       QUANTITY_MAX);
             bad = true;
         }
         if (in->unit_price < 0 || in->unit_price > UNIT_PRICE_MAX) {
-            err_field(e, item_field(field, sizeof field, i, "unit_price"), "must be 0 to %lld",
+            err_field(e, text_item_field(field, sizeof field, i, "unit_price"), "must be 0 to %lld",
                       (long long)UNIT_PRICE_MAX);
             bad = true;
         }

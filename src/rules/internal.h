@@ -150,5 +150,7 @@ void text_code(struct text *t, const char *code);
 void text_i64(struct text *t, int64_t v);
 /* A hundredths value as a decimal without trailing zeros: 125 -> "1.25", 200 -> "2". */
 void text_x100(struct text *t, int64_t v);
+/* "items[<i>].<name>" into buf (the field an item's error names); returns buf. */
+const char *text_item_field(char *buf, size_t cap, int i, const char *name);
 
 #endif

@@ -69,19 +69,6 @@ static bool is_sound(const struct return_line *l)
            l->returned_redeemed_points >= 0;
 }
 
-/* "items[<i>].<name>" into buf (the engine's item_field; no stdio here). */
-static const char *item_field(char *buf, size_t cap, int i, const char *name)
-{
-    struct text t;
-
-    text_init(&t, buf, cap);
-    text_str(&t, "items[");
-    text_i64(&t, i);
-    text_str(&t, "].");
-    text_str(&t, name);
-    return buf;
-}
-
 /* Puts the units of `it` on the lines of its sku, earliest line first.
  * Adds a field error when no line has the sku or too few units are left. */
 static void allocate(const struct return_purchase *p, const struct return_item *it,
@@ -105,9 +92,10 @@ static void allocate(const struct return_purchase *p, const struct return_item *
         left -= take;
     }
     if (!known)
-        err_field(e, item_field(field, sizeof field, it->index, "sku"), "is not on this purchase");
+        err_field(e, text_item_field(field, sizeof field, it->index, "sku"),
+                  "is not on this purchase");
     else if (left > 0)
-        err_field(e, item_field(field, sizeof field, it->index, "quantity"),
+        err_field(e, text_item_field(field, sizeof field, it->index, "quantity"),
                   "is more than the %lld still returnable", (long long)returnable);
 }
 

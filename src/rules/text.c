@@ -79,3 +79,15 @@ void text_x100(struct text *t, int64_t v)
             put_char(t, (char)('0' + cents % 10));
     }
 }
+
+const char *text_item_field(char *buf, size_t cap, int i, const char *name)
+{
+    struct text t;
+
+    text_init(&t, buf, cap);
+    text_str(&t, "items[");
+    text_i64(&t, i);
+    text_str(&t, "].");
+    text_str(&t, name);
+    return buf;
+}
