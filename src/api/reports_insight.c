@@ -70,9 +70,10 @@ static int read_period(struct req *rq, const struct rules_snapshot *snap, struct
     return report_period(rq, *db, snap->rules.timezone, f, e);
 }
 
-/* Sums the groups of `kind` whose key is `key` (NULL: the "none" group). */
-static void group_sum(const struct insight_group *g, int n, enum insight_group_kind kind,
-                      const char *key, int64_t *members, int64_t *spend)
+/* Sums the groups of `kind` whose key is `key` (NULL: the "none" group).
+ * -1 with ERR_INTERNAL when a sum does not fit. */
+static int group_sum(const struct insight_group *g, int n, enum insight_group_kind kind,
+                     const char *key, int64_t *members, int64_t *spend, struct err *e)
 {
     *members = 0;
     *spend = 0;
@@ -81,9 +82,27 @@ static void group_sum(const struct insight_group *g, int n, enum insight_group_k
             continue;
         if ((key == NULL) != (g[i].key == NULL) || (key != NULL && strcmp(key, g[i].key) != 0))
             continue;
-        *members += g[i].members;
-        *spend += g[i].spend;
+        if (__builtin_add_overflow(*members, g[i].members, members) ||
+            __builtin_add_overflow(*spend, g[i].spend, spend))
+            return err_internal(e, ERR_INTERNAL, "report sums overflow");
     }
+    return 0;
+}
+
+/* members[i] and spend[i] for each of the `nkeys` keys and, at [nkeys], the
+ * "none" group; *total and *total_spend over all of them. */
+static int sum_by_key(const struct insight_group *g, int n, enum insight_group_kind kind,
+                      const char *const *keys, size_t nkeys, int64_t *members, int64_t *spend,
+                      int64_t *total, int64_t *total_spend, struct err *e)
+{
+    *total = 0;
+    *total_spend = 0;
+    for (size_t i = 0; i <= nkeys; i++)
+        if (group_sum(g, n, kind, i < nkeys ? keys[i] : NULL, &members[i], &spend[i], e) < 0 ||
+            __builtin_add_overflow(*total, members[i], total) ||
+            __builtin_add_overflow(*total_spend, spend[i], total_spend))
+            return err_internal(e, ERR_INTERNAL, "report sums overflow");
+    return 0;
 }
 
 /* The snapshot (newest in the period) and its groups for the filters. */
@@ -108,7 +127,7 @@ static int read_groups(struct req *rq, const struct report_filter *f, struct db 
 int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
 {
     const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
-    int64_t members[NSEGMENTS + 1], spend[NSEGMENTS + 1], total = 0, total_spend = 0;
+    int64_t members[NSEGMENTS + 1], spend[NSEGMENTS + 1], total, total_spend;
     struct report_filter f;
     struct insight_group *g;
     json_t *items, *by_tier;
@@ -118,15 +137,10 @@ int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
     int n;
 
     if (read_period(rq, snap, &f, &db, e) < 0 ||
-        read_groups(rq, &f, db, date, &found, &g, &n, e) < 0)
+        read_groups(rq, &f, db, date, &found, &g, &n, e) < 0 ||
+        sum_by_key(g, n, INSIGHT_BY_SEGMENT, segments, NSEGMENTS, members, spend, &total,
+                   &total_spend, e) < 0)
         return -1;
-    for (size_t i = 0; i <= NSEGMENTS; i++) {
-        group_sum(g, n, INSIGHT_BY_SEGMENT, i < NSEGMENTS ? segments[i] : NULL, &members[i],
-                  &spend[i]);
-        if (__builtin_add_overflow(total, members[i], &total) ||
-            __builtin_add_overflow(total_spend, spend[i], &total_spend))
-            return err_internal(e, ERR_INTERNAL, "segments totals overflow");
-    }
     items = json_array();
     for (size_t i = 0; i <= NSEGMENTS; i++)
         json_array_append_new(items, json_pack("{s:s, s:I, s:o, s:I, s:o}", "segment",
@@ -139,7 +153,11 @@ int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
     for (int t = 0; t < snap->rules.ntiers; t++) {
         int64_t m, s;
 
-        group_sum(g, n, INSIGHT_BY_TIER, snap->rules.tiers[t].code, &m, &s);
+        if (group_sum(g, n, INSIGHT_BY_TIER, snap->rules.tiers[t].code, &m, &s, e) < 0) {
+            json_decref(items);
+            json_decref(by_tier);
+            return -1;
+        }
         json_array_append_new(by_tier, json_pack("{s:s, s:I}", "tier", snap->rules.tiers[t].code,
                                                  "members", (json_int_t)m));
     }
@@ -156,7 +174,7 @@ int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
 int api_reports_lifecycle(struct req *rq, struct resp *rs, struct err *e)
 {
     const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
-    int64_t members[NSTAGES + 1], spend, total = 0;
+    int64_t members[NSTAGES + 1], spend[NSTAGES + 1], total, total_spend;
     struct report_filter f;
     struct insight_group *g;
     struct db *db;
@@ -166,12 +184,10 @@ int api_reports_lifecycle(struct req *rq, struct resp *rs, struct err *e)
     int n;
 
     if (read_period(rq, snap, &f, &db, e) < 0 ||
-        read_groups(rq, &f, db, date, &found, &g, &n, e) < 0)
+        read_groups(rq, &f, db, date, &found, &g, &n, e) < 0 ||
+        sum_by_key(g, n, INSIGHT_BY_STAGE, stages, NSTAGES, members, spend, &total, &total_spend,
+                   e) < 0)
         return -1;
-    for (size_t i = 0; i <= NSTAGES; i++) {
-        group_sum(g, n, INSIGHT_BY_STAGE, i < NSTAGES ? stages[i] : NULL, &members[i], &spend);
-        total += members[i];
-    }
     items = json_array();
     for (size_t i = 0; i <= NSTAGES; i++)
         json_array_append_new(items, json_pack("{s:s, s:I, s:o}", "stage",
