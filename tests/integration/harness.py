@@ -757,10 +757,11 @@ class RowLock(LockSession):
 class DaemonTestCase(unittest.TestCase):
     """A database on the shared cluster and one daemon per test class.
 
-    Subclasses may set daemon_args / daemon_env."""
+    Subclasses may set daemon_args / daemon_env / daemon_threads."""
 
     daemon_args = ()
     daemon_env = None
+    daemon_threads = 2
 
     @classmethod
     def setUpClass(cls):
@@ -768,7 +769,8 @@ class DaemonTestCase(unittest.TestCase):
         cls.cluster = Cluster()
         cls.db = cls.cluster.create_database()
         try:
-            cls.daemon = Daemon(cls.db, extra_env=cls.daemon_env, args=cls.daemon_args)
+            cls.daemon = Daemon(cls.db, extra_env=cls.daemon_env, args=cls.daemon_args,
+                                threads=cls.daemon_threads)
         except BaseException:
             cls.cluster.drop_database(cls.db)
             raise

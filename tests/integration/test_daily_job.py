@@ -454,12 +454,8 @@ class OneWorkerJobTest(JobCase):
     released for that to show: both are sent before the test even waits
     for the first to block.)"""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.daemon.stop()
-        cls.daemon.cleanup()
-        cls.daemon = harness.Daemon(cls.db, threads=1, args=("--pool-size", "2"))
+    daemon_threads = 1
+    daemon_args = ("--pool-size", "2")
 
     def test_two_runs_on_one_worker(self):
         d = self.day(-3)

@@ -10,7 +10,7 @@ import secrets
 import threading
 
 import harness
-from harness import (Daemon, DaemonTestCase, absent_id_like, assert_problem, enroll,
+from harness import (DaemonTestCase, absent_id_like, assert_problem, enroll,
                      error_fields, make_key, member_token, q)
 
 SURVEY_KEYS = ["id", "member_id", "satisfaction", "recommend", "comment", "purchase_id",
@@ -30,17 +30,12 @@ def store_code(prefix):
 
 
 class FeedbackCase(DaemonTestCase):
+    # Eight workers, so the PATCH races below really run at the same time.
+    daemon_threads = 8
 
     @classmethod
     def setUpClass(cls):
-        # Eight workers, so the PATCH races below really run at the same time.
-        cls.cluster = harness.Cluster()
-        cls.db = cls.cluster.create_database()
-        try:
-            cls.daemon = Daemon(cls.db, threads=8)
-        except BaseException:
-            cls.cluster.drop_database(cls.db)
-            raise
+        super().setUpClass()
         cls.pos = make_key(cls.daemon, "pos")["key"]
         cls.app = make_key(cls.daemon, "app")["key"]
 

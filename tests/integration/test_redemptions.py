@@ -7,7 +7,7 @@ import secrets
 import threading
 
 import harness
-from harness import (Daemon, DaemonTestCase, assert_problem, enroll, error_fields, make_key,
+from harness import (DaemonTestCase, assert_problem, enroll, error_fields, make_key,
                      member_token, parse_time, q)
 
 REDEMPTION_KEYS = ("id", "member_id", "reward_id", "quantity", "points_spent", "balance_after",
@@ -16,18 +16,13 @@ CODE_RE = re.compile(r"^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{5}
 
 
 class RedemptionsTest(DaemonTestCase):
+    # More workers (and pool connections) than the default two, so the
+    # races below really run requests at the same time.
+    daemon_threads = 8
 
     @classmethod
     def setUpClass(cls):
-        # More workers (and pool connections) than the default two, so the
-        # races below really run requests at the same time.
-        cls.cluster = harness.Cluster()
-        cls.db = cls.cluster.create_database()
-        try:
-            cls.daemon = Daemon(cls.db, threads=8)
-        except BaseException:
-            cls.cluster.drop_database(cls.db)
-            raise
+        super().setUpClass()
         r = cls.daemon.request("GET", "/v1/rules")
         assert r.status == 200, r
         cls.tiers = [t["code"] for t in r.json()["rules"]["tiers"]]

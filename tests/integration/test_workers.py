@@ -59,15 +59,9 @@ def purchase_behind_lock(tc, member, waiters):
 
 
 class OneWorkerTest(DaemonTestCase):
+    # One worker thread: every request below is served by it.
+    daemon_threads = 1
     daemon_args = ("--pool-size", "2")
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # One worker thread: every request below is served by it.
-        cls.daemon.stop()
-        cls.daemon.cleanup()
-        cls.daemon = harness.Daemon(cls.db, args=cls.daemon_args, threads=1)
 
     def test_requests_pass_a_write_waiting_in_the_database(self):
         a, b = enroll(self.daemon), enroll(self.daemon)
