@@ -794,6 +794,18 @@ class DaemonTestCase(unittest.TestCase):
     def psql(self, sql):
         return self.cluster.psql(self.db, sql)
 
+    def balance(self, member):
+        """GET /v1/members/{id}/balance; asserts 200; the document."""
+        r = self.req("GET", "/v1/members/%s/balance" % q(member["id"]))
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def ledger(self, member, limit=500):
+        """The member's ledger entries, newest first (one page of `limit`)."""
+        r = self.req("GET", "/v1/members/%s/ledger?limit=%d" % (q(member["id"]), limit))
+        self.assertEqual(r.status, 200, r)
+        return r.json()["items"]
+
     def assert_ledger_invariant(self):
         """Every balance is the sum of its ledger (`loyaltyd check` exits 0)."""
         p = run_cli(["check"], dburl=self.db)

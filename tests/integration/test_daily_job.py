@@ -85,16 +85,6 @@ class JobCase(DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         return r.json()
 
-    def balance(self, member):
-        r = self.req("GET", "/v1/members/%s/balance" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()
-
-    def ledger(self, member):
-        r = self.req("GET", "/v1/members/%s/ledger?limit=500" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
     def purchase(self, member, amount, occurred_at, **extra):
         body = {"store_id": "S001", "terminal_id": "T01", "pos_transaction_id": pos_id(),
                 "member_id": member["id"], "occurred_at": occurred_at,

@@ -78,12 +78,7 @@ class FeedbackCase(DaemonTestCase):
     def patch(self, c, body, **kw):
         return self.req("PATCH", "/v1/complaints/" + q(c["id"]), body, **kw)
 
-    def ledger(self, m):
-        r = self.req("GET", "/v1/members/%s/ledger?limit=500" % q(m["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
-    def balance(self, m):
+    def points_balance(self, m):
         r = self.req("GET", "/v1/members/" + q(m["id"]))
         self.assertEqual(r.status, 200, r)
         return r.json()["points_balance"]
@@ -243,7 +238,7 @@ class ComplaintTest(FeedbackCase):
         comp = self.compensations(m, c)
         self.assertEqual([(e["id"], e["kind"], e["points"], e["balance_after"]) for e in comp],
                          [(done["ledger_entry_id"], "adjust", 250, 300)])
-        self.assertEqual(self.balance(m), 300)
+        self.assertEqual(self.points_balance(m), 300)
 
         # Retries: the same body, the status alone, and an equal subset: 200, nothing written.
         before = self.fingerprint()
@@ -289,7 +284,7 @@ class ComplaintTest(FeedbackCase):
         # A different body under the same key is a new PATCH, not a 422 replay.
         r = self.patch(c, {"status": "resolved", "compensation_points": 40}, headers=hdr)
         self.assertEqual((r.status, r.json()["status"]), (200, "resolved"))
-        self.assertEqual(self.balance(m), 40)
+        self.assertEqual(self.points_balance(m), 40)
 
     def race(self, c, bodies):
         """PATCHes `c` with every body at once; returns the responses."""
@@ -315,7 +310,7 @@ class ComplaintTest(FeedbackCase):
             self.assertEqual([r.status for r in rs], [200] * 8, rs)
             self.assertEqual(len({r.body for r in rs}), 1, "all answers show the one result")
             self.assertEqual([e["points"] for e in self.compensations(m, c)], [100])
-        self.assertEqual(self.balance(m), 300)
+        self.assertEqual(self.points_balance(m), 300)
         # Different amounts at once: one wins, the same-amount ones are retries of it,
         # the others conflict; one entry, and the complaint records its points.
         c = self.complaint(m)
@@ -329,7 +324,7 @@ class ComplaintTest(FeedbackCase):
         comp = self.compensations(m, c)
         self.assertEqual([(e["id"], e["points"]) for e in comp],
                          [(final["ledger_entry_id"], final["compensation_points"])])
-        self.assertEqual(self.balance(m), 300 + final["compensation_points"])
+        self.assertEqual(self.points_balance(m), 300 + final["compensation_points"])
 
     def test_closed_member_cannot_be_compensated(self):
         m = self.member()

@@ -46,16 +46,6 @@ class LotCase(DaemonTestCase):
         self.assertEqual(r.status, status, r)
         return r
 
-    def balance(self, member):
-        r = self.req("GET", "/v1/members/%s/balance" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()
-
-    def ledger(self, member):
-        r = self.req("GET", "/v1/members/%s/ledger" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
     def lots(self, member):
         """[(points, remaining, expires_on, available_on)] oldest first."""
         out = self.psql("SELECT points, remaining, expires_on, available_on FROM point_lots"

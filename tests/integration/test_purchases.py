@@ -55,16 +55,6 @@ class PurchaseCase(DaemonTestCase):
         self.assertEqual(r.status, 201, r)
         return r.json()
 
-    def balance(self, member):
-        r = self.req("GET", "/v1/members/%s/balance" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()
-
-    def ledger(self, member, limit=500):
-        r = self.req("GET", "/v1/members/%s/ledger?limit=%d" % (q(member["id"]), limit))
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
     def count(self, table, where="true"):
         return int(self.psql("SELECT count(*) FROM %s WHERE %s;" % (table, where)).strip())
 

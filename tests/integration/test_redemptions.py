@@ -61,7 +61,7 @@ class RedemptionsTest(DaemonTestCase):
             body["quantity"] = quantity
         return self.req("POST", "/v1/members/%s/redemptions" % q(m["id"]), body, token=token)
 
-    def balance(self, m):
+    def points_balance(self, m):
         r = self.req("GET", "/v1/members/" + q(m["id"]))
         self.assertEqual(r.status, 200, r)
         return r.json()["points_balance"]
@@ -131,7 +131,7 @@ class RedemptionsTest(DaemonTestCase):
                           x["balance_after"], x["status"]),
                          (m["id"], w["id"], 1, 150, 850, "issued"))
         self.assertIsNone(x["cancelled_at"])
-        self.assertEqual(self.balance(m), 850)
+        self.assertEqual(self.points_balance(m), 850)
         self.assertEqual(self.stock(w), 9)
         self.assertEqual(self.ledger_kinds(m), ["adjust:1000", "redeem:-150"])
         r = self.req("GET", "/v1/members/%s/redemptions" % q(m["id"]))
@@ -209,7 +209,7 @@ class RedemptionsTest(DaemonTestCase):
                 before = self.fingerprint()
                 assert_problem(self, self.redeem(m, w, quantity), status, code)
                 self.assertEqual(self.fingerprint(), before)
-        self.assertEqual(self.balance(m), 250)
+        self.assertEqual(self.points_balance(m), 250)
 
     def test_order_of_checks(self):
         """A request failing several checks always gets the first one's answer."""
@@ -250,7 +250,7 @@ class RedemptionsTest(DaemonTestCase):
         # staff may still cancel a suspended member's redemption
         r = self.req("POST", "/v1/redemptions/%s/cancel" % red["id"])
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(self.balance(m), 100)
+        self.assertEqual(self.points_balance(m), 100)
         # a closed member's are final
         self.assertEqual(self.req("PATCH", "/v1/members/" + q(m["id"]),
                                   {"status": "active"}).status, 200)
@@ -319,7 +319,7 @@ class RedemptionsTest(DaemonTestCase):
         r2 = self.req("POST", path, {"reward_id": w["id"]}, headers={"Idempotency-Key": k})
         self.assertEqual((r2.status, r2.body), (r1.status, r1.body))
         self.assertEqual(self.fingerprint(), before)
-        self.assertEqual((self.balance(m), self.stock(w)), (90, 4))
+        self.assertEqual((self.points_balance(m), self.stock(w)), (90, 4))
 
     # ---------------------------------------------------------------- member token
 
@@ -351,7 +351,7 @@ class RedemptionsTest(DaemonTestCase):
         assert_problem(self, self.req("POST", "/v1/me/redemptions", {"reward_id": w["id"]}),
                        403, "forbidden")
         self.assertEqual(self.fingerprint(), before)
-        self.assertEqual(self.balance(other), 100)
+        self.assertEqual(self.points_balance(other), 100)
 
     def test_roles(self):
         w = self.reward(points_cost=1)
@@ -401,7 +401,7 @@ class RedemptionsTest(DaemonTestCase):
         w = self.reward(points_cost=70, stock=10)
         m = self.member(500)
         red = self.redeem(m, w, 3).json()
-        self.assertEqual((self.balance(m), self.stock(w)), (290, 7))
+        self.assertEqual((self.points_balance(m), self.stock(w)), (290, 7))
         r = self.req("POST", "/v1/redemptions/%s/cancel" % red["id"])
         self.assertEqual(r.status, 200, r)
         x = r.json()
@@ -411,7 +411,7 @@ class RedemptionsTest(DaemonTestCase):
         for k in ("id", "member_id", "reward_id", "quantity", "points_spent", "coupon_codes",
                   "created_at"):
             self.assertEqual(x[k], red[k], k)
-        self.assertEqual((self.balance(m), self.stock(w)), (500, 10))
+        self.assertEqual((self.points_balance(m), self.stock(w)), (500, 10))
         self.assertEqual(self.ledger_kinds(m), ["adjust:500", "redeem:-210", "redeem_cancel:210"])
         self.assertEqual(self.coupon_statuses(red), ["cancelled"] * 3)
         listed = self.req("GET", "/v1/members/%s/redemptions" % q(m["id"])).json()["items"]
@@ -525,7 +525,7 @@ class RedemptionsTest(DaemonTestCase):
         self.assertEqual(self.fingerprint(), before)
         doc = self.adjust(m, -180)
         self.assertEqual(doc["balance_after"], 0)
-        self.assertEqual(self.balance(m), 0)
+        self.assertEqual(self.points_balance(m), 0)
         self.assertEqual(self.ledger_kinds(m), ["adjust:300", "adjust:-120", "adjust:-180"])
 
     def test_adjustment_validation(self):
@@ -567,7 +567,7 @@ class RedemptionsTest(DaemonTestCase):
         for r in results:
             if r.status == 409:
                 assert_problem(self, r, 409, "insufficient_points")
-        self.assertEqual(self.balance(m), 0)
+        self.assertEqual(self.points_balance(m), 0)
         made = [r.json() for r in results if r.status == 201]
         self.assertEqual(sorted(x["balance_after"] for x in made), list(range(0, 1000, 100)))
         kinds = self.ledger_kinds(m)
@@ -585,7 +585,7 @@ class RedemptionsTest(DaemonTestCase):
             if r.status == 409:
                 assert_problem(self, r, 409, "out_of_stock")
         self.assertEqual(self.stock(w), 0)
-        self.assertEqual(sorted(self.balance(m) for m in members), [90] * 3 + [100] * 17)
+        self.assertEqual(sorted(self.points_balance(m) for m in members), [90] * 3 + [100] * 17)
 
     def test_race_redeem_cancel_adjust(self):
         """Redemptions, cancellations and adjustments of one member and one reward interleave
@@ -603,7 +603,7 @@ class RedemptionsTest(DaemonTestCase):
         self.assertEqual([r.status for r in results],
                          [201] * 10 + [200] * 10 + [201] * 10 + [200] * 5, results)
         # 1000 - 10 x 10 (first) + 10 x 10 (cancelled) - 10 x 10 (second) + 10 x 5
-        self.assertEqual(self.balance(m), 950)
+        self.assertEqual(self.points_balance(m), 950)
         self.assertEqual(self.stock(w), 90)
 
 

@@ -105,16 +105,6 @@ class ReturnTest(DaemonTestCase):
             self.assertEqual(list(line.keys()), LINE_KEYS)
         return doc
 
-    def balance(self, member):
-        r = self.req("GET", "/v1/members/%s/balance" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()
-
-    def ledger(self, member):
-        r = self.req("GET", "/v1/members/%s/ledger?limit=500" % q(member["id"]))
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
     def num(self, public_id):
         return int(public_id.rpartition("_")[2])
 
