@@ -215,7 +215,6 @@ struct fiber_run {
     struct resp rs;
     struct err e;
     int rc;
-    bool parked; /* the fiber slept, so the request is suspended */
 };
 
 static void fiber_main(void *arg)
@@ -226,7 +225,8 @@ static void fiber_main(void *arg)
     /* The connection goes back now, not when the answer has been sent: a
      * fiber of this worker may be waiting for it. */
     app_done(fr->rq);
-    if (fr->parked)
+    /* Suspended (by app_run) only if the fiber slept. */
+    if (fr->rq->suspended)
         req_resume(fr->rq);
 }
 
@@ -254,7 +254,6 @@ static int app_run(struct req *rq, struct resp *rs, struct err *e)
         return fiber_answer(rq, rs, e, fr);
     /* Only ROUTE_NO_FIBER handlers suspend on their own. */
     ly_assert(!rq->suspended);
-    fr->parked = true;
     req_suspend(rq, fiber_answer, fr);
     return 0;
 }
