@@ -536,6 +536,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (rq == NULL || (void *)rq == &nul_in_uri)
         return;
     *req_cls = NULL;
+    /* Resumed, but MHD ended the connection (its client had gone) without
+     * calling the handler's second half: it is no longer waiting, and the
+     * worker's drain at a stop must not wait for it. */
+    if (rq->suspended && this_worker != NULL) {
+        rq->suspended = false;
+        this_worker->nsuspended--;
+    }
     us = http_now_us() - rq->start_us;
     metrics_observe(rq->route_index, rq->status, us);
     if (log_enabled(LOG_INFO)) {
@@ -641,7 +648,15 @@ static void run_turn(struct worker *w, int max_ms)
             mhd_due = true;
             continue;
         }
-        if (evs[i].data.ptr == &wake_tag || wa->fd < 0)
+        if (evs[i].data.ptr == &wake_tag) {
+            /* Read, or every later turn of the drain would return at once. */
+            uint64_t count;
+
+            if (read(w->wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                log_msg(LOG_WARN, "cannot read an HTTP worker's stop event", strerror(errno));
+            continue;
+        }
+        if (wa->fd < 0)
             continue;
         wa->fn(wa->arg, (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
                (evs[i].events & EPOLLOUT) != 0);

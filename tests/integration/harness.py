@@ -73,7 +73,15 @@ def env_configured(need_cluster=True):
 
 
 def main(need_cluster=True):
-    """unittest.main() for a test module, exiting 77 when not configured."""
+    """unittest.main() for a test module, exiting 77 when not configured.
+
+    Called from anywhere but the module's top level (inside a class body,
+    say), unittest would run only the tests defined before the call and
+    report success: refused."""
+    caller = sys._getframe(1)
+    if caller.f_code.co_name != "<module>" or caller.f_globals.get("__name__") != "__main__":
+        raise AssertionError("harness.main() must be called at the top level of the test "
+                             "module, under `if __name__ == \"__main__\":`")
     why = env_configured(need_cluster)
     if why is not None:
         print("SKIP: " + why, file=sys.stderr)

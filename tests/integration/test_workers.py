@@ -15,11 +15,13 @@ With workers that block in libpq, every request after A's purchase would
 wait behind it until the lock is released (or the lock timeout fails it).
 
 And a stop: SIGTERM while such a purchase waits refuses new requests on
-connections kept alive, lets the purchase finish, then exits cleanly."""
+connections kept alive, lets the purchase finish, then exits cleanly; and
+it still exits cleanly after clients hung up on their reads."""
 
 import datetime
 import secrets
 import signal
+import socket
 import threading
 
 import harness
@@ -142,4 +144,32 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
         r = self.req("GET", "/healthz")
         return r if r.status == 503 else None
 
+
+
+class ClientsHangUpTest(DaemonTestCase):
+    def test_stop_after_clients_hung_up_on_reads(self):
+        """Clients ask for balances and hang up before the answers come, in
+        bursts of 32 (a till that times out and reconnects).  The daemon
+        still answers others, and a stop then exits at once: a request
+        the worker counted as waiting must not outlive its connection.
+        (It did: MHD ends such a connection without calling the handler
+        again, the count stayed up, and the stopping worker spun at full
+        CPU waiting for requests that were gone.)"""
+        a = enroll(self.daemon)
+        request = ("GET /v1/members/%s/balance HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\n\r\n"
+                   % (a["id"], self.daemon.admin_key)).encode()
+        for _ in range(3):
+            clients = [socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+                       for _ in range(32)]
+            for c in clients:
+                c.sendall(request)
+            for c in clients:
+                c.close()
+        r = self.req("GET", "/v1/members/%s/balance" % q(a["id"]))
+        self.assertEqual(r.status, 200, r)
+        self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
+
+
+if __name__ == "__main__":
     harness.main()
