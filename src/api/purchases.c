@@ -13,9 +13,9 @@
  * lines, its POS claim and any tier change in one statement and post the
  * ledger entries (redeem, earn, bonus, referral) in one more, both in one
  * round trip; reward the referrer when the purchase grants the referral;
- * mark the coupon used.  The response is rendered
- * once and stored in the purchase row as it is sent, so a replay of the POS
- * id answers the identical bytes.
+ * mark the coupon used.  The response is rendered (and dumped) once and
+ * stored in the purchase row as it is sent, so a replay of the POS id
+ * answers the identical bytes.
  *
  * Exactly once: two requests for one POS id and one member are serialised
  * by the member lock and the second sees the first's record; two for one
@@ -428,14 +428,12 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
     ly_assert(db != NULL && w->ctx.new_id != 0);
     body = render(w, w->ctx.new_id);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        json_decref(body);
+    json_decref(body);
+    if (text == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering a purchase");
-    }
     rc = record(rq, db, w, fingerprint, text, e);
-    free(text);
     if (rc <= 0) {
-        json_decref(body);
+        free(text);
         if (rc < 0)
             return -1;
         /* Another member's purchase claimed the POS id and committed while
@@ -450,13 +448,14 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
     }
     if (reward_referrer(rq, db, w, e) < 0 ||
         (w->has_coupon && store_coupon_mark_used(db, &w->coupon, w->ctx.new_id, e) < 0)) {
-        json_decref(body);
+        free(text);
         return -1;
     }
     c = arena_alloc(&rq->arena, sizeof(*c));
     *c = (struct counted){rq, w->res->points_earned, w->res->points_redeemed};
     arena_defer(&rq->arena, count_purchase, c);
-    resp_json(rs, 201, body);
+    /* The very text stored: rendered once, and a replay is identical. */
+    api_send_text(rs, 201, text);
     return 0;
 }
 

@@ -435,14 +435,12 @@ int api_returns_create(struct req *rq, struct resp *rs, struct err *e)
 
     body = render(w);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        json_decref(body);
+    json_decref(body);
+    if (text == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering a return");
-    }
     rc = record(rq, db, w, hash, text, e);
-    free(text);
     if (rc <= 0) {
-        json_decref(body);
+        free(text);
         if (rc < 0)
             return -1;
         /* Recorded meanwhile (unreachable under the member lock): answer
@@ -454,9 +452,10 @@ int api_returns_create(struct req *rq, struct resp *rs, struct err *e)
         return answer_recorded(rs, w, &rec, hash, e);
     }
     if (post_ledger(rq, db, w, e) < 0) {
-        json_decref(body);
+        free(text);
         return -1;
     }
-    resp_json(rs, 201, body);
+    /* The very text stored: a replay answers the same bytes. */
+    api_send_text(rs, 201, text);
     return 0;
 }
