@@ -6,6 +6,8 @@
 #ifndef LY_API_APP_H
 #define LY_API_APP_H
 
+#include <stdbool.h>
+
 #include "core/cfg.h"
 #include "http/server.h"
 
@@ -22,6 +24,15 @@ const struct http_app *api_app(const struct cfg *c);
  * the request's transaction.  Returns NULL with ERR_UNAVAILABLE.
  */
 struct db *api_db(struct req *rq, struct err *e);
+
+/*
+ * Whether a ROUTE_TX handler may end the request's transaction itself, with
+ * its last statements (db_flush_commit): true when the app has nothing to
+ * add after the handler, i.e. no Idempotency-Key record to store.  A
+ * handler that does commit must write nothing after it; if it then fails,
+ * its answer is still the problem it returns, and what it wrote stays.
+ */
+bool api_tx_ends_with_handler(const struct req *rq);
 
 /*
  * Answers a stored JSON response body (an Idempotency-Key replay, a POS id

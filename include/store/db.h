@@ -106,6 +106,16 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
               db_result_fn fn, void *arg);
 int db_flush(struct db *db, struct err *e);
 
+/*
+ * db_flush with the transaction's COMMIT at the end of the same pipeline:
+ * a write whose last statements need nothing after them ends in one round
+ * trip instead of two.  A failing statement makes the server skip the
+ * COMMIT: the transaction is then still open, for db_rollback.  Once the
+ * COMMIT has run, the transaction is over even when an `fn` returned -1:
+ * what the functions check can then only be reported, not undone.
+ */
+int db_flush_commit(struct db *db, struct err *e);
+
 /* Like db_exec, for statements whose result is not needed.  Returns 0/-1. */
 int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params,
            struct err *e);

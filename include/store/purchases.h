@@ -130,12 +130,13 @@ struct ledger_entry;
  * purchase facts (count, last purchase, tier, referral granted) and a tier
  * change's history in one statement, then, when `posting` is not NULL,
  * posts its ledger entries (store_ledger_post; entries[i] for
- * posting->moves[i]): both in one round trip.  The member must be locked.
- * Returns 1 when written, 0 when the POS id is recorded already (by a
- * transaction that committed meanwhile: nothing was written), -1 on error.
+ * posting->moves[i]): both in one round trip, with the COMMIT in it too
+ * when `commit` (db_flush_commit).  The member must be locked.  Returns 1
+ * when written, 0 when the POS id is recorded already (by a transaction
+ * that committed meanwhile: nothing was written), -1 on error.
  */
 int store_purchase_record(struct db *db, const struct purchase_new *p,
-                          const struct ledger_posting *posting, struct arena *a,
+                          const struct ledger_posting *posting, bool commit, struct arena *a,
                           struct ledger_entry *entries, struct err *e);
 
 /* The purchase recorded under a POS id: 1 with *out filled, 0 none, -1. */

@@ -7,6 +7,9 @@
  *   on success: store the response; COMMIT
  *   on a 4xx:   ROLLBACK TO SAVEPOINT; store the problem; COMMIT
  *   on a 5xx:   ROLLBACK (the key stays free so the client may retry)
+ * Without an Idempotency-Key a handler may send the COMMIT itself, with its
+ * last statements (api_tx_ends_with_handler): a purchase then ends in one
+ * round trip less.
  * The response sent is the very text stored, so a replay is byte-identical
  * (except that a credential shown once is stored as null: see
  * without_secrets).
@@ -119,10 +122,22 @@ static int idem_scope(const struct req *rq, char *dst, size_t n)
     return snprintf(dst, n, "key:%lld", (long long)rq->who.key_id);
 }
 
-/* Commits the request's transaction, then runs the handler's on_commit. */
+/* The request names an Idempotency-Key (only a POST's counts). */
+static bool has_idempotency_key(const struct req *rq)
+{
+    return rq->method == HTTP_POST && rq->idempotency_key != NULL;
+}
+
+bool api_tx_ends_with_handler(const struct req *rq)
+{
+    return (rq->route->flags & ROUTE_TX) && !has_idempotency_key(rq);
+}
+
+/* Commits the request's transaction (unless the handler did, see
+ * api_tx_ends_with_handler), then runs the handler's on_commit. */
 static int commit(struct req *rq, struct db *db, struct err *e)
 {
-    if (db_commit(db, e) < 0)
+    if (db_in_tx(db) && db_commit(db, e) < 0)
         return -1;
     if (rq->on_commit != NULL)
         rq->on_commit(rq, rq->on_commit_arg);
@@ -135,7 +150,7 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
     struct idem_key k;
     struct idem_record rec;
     char scope[48], hash[67];
-    bool idem = rq->method == HTTP_POST && rq->idempotency_key != NULL;
+    bool idem = has_idempotency_key(rq);
     struct err herr;
     char *text;
     char *stored = NULL; /* what the record keeps, when it differs from `text` */

@@ -12,7 +12,7 @@
  * (once: nothing here computes points or money); write the purchase, its
  * lines, its POS claim and any tier change in one statement and post the
  * ledger entries (redeem, earn, bonus, referral) in one more, both in one
- * round trip; reward the referrer when the purchase grants the referral;
+ * round trip (with the COMMIT when nothing follows them); reward the referrer when the purchase grants the referral;
  * mark the coupon used.  The response is rendered (and dumped) once and
  * stored in the purchase row as it is sent, so a replay of the POS id
  * answers the identical bytes.
@@ -298,6 +298,12 @@ static int posting_of(struct req *rq, const struct work *w, struct ledger_move *
     return n;
 }
 
+/* Does this purchase earn its member's referrer points? */
+static bool referrer_earns(const struct work *w)
+{
+    return w->res->referral && w->res->referrer_points != 0 && w->ctx.referrer_id != 0;
+}
+
 /* The referrer's half of the referral.  The referrer enrolled before the
  * member, so its id is lower and locking it now keeps THE lock order
  * (store/ledger.h: members by descending id).  A referrer that may not
@@ -312,7 +318,7 @@ static int reward_referrer(struct req *rq, struct db *db, const struct work *w, 
     struct ledger_entry entry;
     char reason[64], member[24];
 
-    if (!w->res->referral || w->res->referrer_points == 0 || w->ctx.referrer_id == 0)
+    if (!referrer_earns(w))
         return 0;
     ly_assert(w->ctx.referrer_id < w->ctx.member_id);
     if (store_member_lock(db, w->ctx.referrer_id, r->timezone, &rq->arena, &ref, e) < 0)
@@ -343,12 +349,16 @@ static void count_purchase(void *p)
 
 /*
  * Writes the purchase and its ledger entries in one round trip; the last
- * entry's balance must be the one the response shows.  Returns 1, or 0
- * when another purchase took the POS id meanwhile (nothing written), or -1.
+ * entry's balance must be the one the response shows.  When nothing else
+ * belongs to the transaction (no coupon to mark used, no referrer to
+ * reward, no Idempotency-Key record for app.c to store) the COMMIT goes
+ * in the same round trip.  Returns 1, or 0 when another purchase took the
+ * POS id meanwhile (nothing written), or -1.
  */
 static int record(struct req *rq, struct db *db, struct work *w, const char *fingerprint,
                   char *result, struct err *e)
 {
+    bool commit = api_tx_ends_with_handler(rq) && !w->has_coupon && !referrer_earns(w);
     struct purchase_line_row *rows = arena_alloc(&rq->arena, sizeof(*rows) * (size_t)w->in.nitems);
     struct ledger_move moves[4];
     struct ledger_entry entries[4];
@@ -401,7 +411,7 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
                                              o->points};
     }
     n = posting_of(rq, w, moves, &posting);
-    rc = store_purchase_record(db, &p, n > 0 ? &posting : NULL, &rq->arena, entries, e);
+    rc = store_purchase_record(db, &p, n > 0 ? &posting : NULL, commit, &rq->arena, entries, e);
     if (rc == 1 && n > 0 && entries[n - 1].balance_after != w->balance_after)
         return err_internal(e, ERR_INTERNAL,
                             "ledger balance %" PRId64 " differs from the computed %" PRId64,

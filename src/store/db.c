@@ -186,6 +186,16 @@ static PGresult *only_result(struct db *db)
     return res;
 }
 
+/* ROLLBACK, whatever the transaction's state on our side. */
+static void send_rollback(struct db *db)
+{
+    PGresult *res = PQsendQuery(db->conn, "ROLLBACK") && send_all(db) ? only_result(db) : NULL;
+
+    if (PQstatus(db->conn) != CONNECTION_OK)
+        db->broken = true;
+    PQclear(res);
+}
+
 void db_conn_settle(struct db *db)
 {
     PGresult *res;
@@ -195,7 +205,7 @@ void db_conn_settle(struct db *db)
         while ((res = next_result(db)) != NULL)
             PQclear(res);
         if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-            db_rollback(db);
+            send_rollback(db);
     }
     db->in_tx = false;
     db->begin_pending = false;
@@ -477,6 +487,34 @@ int db_flush(struct db *db, struct err *e)
     return rc;
 }
 
+static const struct db_stmt stmt_commit = {"tx_commit", "COMMIT"};
+
+static int commit_done(void *arg, const PGresult *res, struct err *e)
+{
+    bool *committed = arg;
+
+    (void)res;
+    (void)e;
+    *committed = true;
+    return 0;
+}
+
+int db_flush_commit(struct db *db, struct err *e)
+{
+    bool committed = false;
+    int rc;
+
+    ly_assert(db->in_tx);
+    db_queue(db, &stmt_commit, 0, NULL, commit_done, &committed);
+    rc = db_flush(db, e);
+    /* Not committed: a statement failed and the server skipped the COMMIT,
+     * so the transaction is still open (and failed) for the caller to roll
+     * back. */
+    if (committed)
+        db->in_tx = false;
+    return rc;
+}
+
 int db_run(struct db *db, const struct db_stmt *st, int n, const char *const *params, struct err *e)
 {
     PGresult *res = db_exec(db, st, n, params, e);
@@ -541,7 +579,6 @@ PGresult *db_exec_owned_page(struct db *db, const struct db_stmt *st, int64_t ow
     return res;
 }
 
-static const struct db_stmt stmt_commit = {"tx_commit", "COMMIT"};
 static const struct db_stmt stmt_savepoint = {"tx_savepoint", "SAVEPOINT req"};
 static const struct db_stmt stmt_rollback_sp = {"tx_rollback_sp", "ROLLBACK TO SAVEPOINT req"};
 
@@ -569,17 +606,15 @@ int db_commit(struct db *db, struct err *e)
 
 void db_rollback(struct db *db)
 {
-    PGresult *res;
-    bool sent = !db->begin_pending; /* else the server never saw the BEGIN */
+    /* Not sent: the server never saw the BEGIN.  Not in a transaction: it
+     * ended already (db_flush_commit). */
+    bool sent = db->in_tx && !db->begin_pending;
 
     db->in_tx = false;
     db->begin_pending = false;
     if (db->conn == NULL || db->broken || !sent)
         return;
-    res = PQsendQuery(db->conn, "ROLLBACK") && send_all(db) ? only_result(db) : NULL;
-    if (PQstatus(db->conn) != CONNECTION_OK)
-        db->broken = true;
-    PQclear(res);
+    send_rollback(db);
 }
 
 int db_savepoint(struct db *db, struct err *e)

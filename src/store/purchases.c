@@ -363,7 +363,7 @@ static void insert_queue(struct db *db, const struct purchase_new *p, struct ins
 }
 
 int store_purchase_record(struct db *db, const struct purchase_new *p,
-                          const struct ledger_posting *posting, struct arena *a,
+                          const struct ledger_posting *posting, bool commit, struct arena *a,
                           struct ledger_entry *entries, struct err *e)
 {
     struct insert_read r;
@@ -372,7 +372,7 @@ int store_purchase_record(struct db *db, const struct purchase_new *p,
     insert_queue(db, p, &r);
     if (posting != NULL)
         store_ledger_post_queue(db, posting, a, entries);
-    rc = db_flush(db, e);
+    rc = commit ? db_flush_commit(db, e) : db_flush(db, e);
     /* A POS id taken meanwhile: the posting found no purchase and wrote
      * nothing (its ERR_NOT_FOUND is no error here). */
     if (r.rc == 0) {

@@ -718,5 +718,62 @@ class PromotionTest(PurchaseCase):
         self.assertIn("birthday", [a["rule"] for a in p["applied"]])
 
 
+class PosClaimLostTest(PurchaseCase):
+    """Both purchases below wait in the database at once: each worker gets
+    two connections of its own, so the second never queues behind the first
+    for a connection."""
+
+    daemon_args = ("--pool-size", "4")
+
+    def test_pos_id_lost_at_the_claim(self):
+        """B's purchase reads its context before A's claim of the same POS id
+        commits, so it learns of A's only at its own claim: it answers 409
+        naming A's purchase and writes nothing.  Made deterministic with a
+        lock: A (redeeming) waits in its ledger posting for its point lots,
+        locked from psql, after its claim; B then waits at the claim for A.
+        Neither sends an Idempotency-Key, so each commits in the round trip
+        of its writes."""
+        a, b = self.member(), self.member()
+        self.purchase(a, [item("x", "dry", 1, 100000)])  # 1000 points
+        pid = pos_id()
+        body_a = dict(self.body(a, [item("A1", "dry", 1, 1000)], redeem_points=100),
+                      pos_transaction_id=pid)
+        body_b = dict(self.body(b, [item("B1", "dry", 1, 2000)]), pos_transaction_id=pid)
+        out = {}
+        lock = harness.LockSession(self.cluster, self.db,
+                                   "SELECT 'locked' FROM (SELECT 1 FROM point_lots WHERE "
+                                   "member_id = %d FOR UPDATE) l;" % self.member_id_num(a))
+        threads = []
+        try:
+            for name, body, waiters in (("a", body_a, 1), ("b", body_b, 2)):
+                t = threading.Thread(target=lambda n=name, bd=body: out.__setitem__(
+                    n, self.post(bd)))
+                t.start()
+                threads.append(t)
+                waiting, _ = harness.poll_until(lambda w=waiters: self.lock_waiters() == w, 10.0)
+                self.assertTrue(waiting, "purchase %s never waited" % name)
+        finally:
+            lock.release()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(out["a"].status, 201, out["a"])
+        won = out["a"].json()
+        self.assertEqual(won["points_redeemed"], 100)
+        detail = assert_problem(self, out["b"], 409, "conflict")["detail"]
+        self.assertIn(won["id"], detail)
+        self.assertEqual(self.count("purchases", "pos_transaction_id = '%s'" % pid), 1)
+        # A paid 900 of its 1000 after redeeming 100 points: 9 points earned.
+        self.assertEqual(won["points_earned"], 9)
+        self.assertEqual(self.balance(a)["points_balance"], 1000 - 100 + 9)
+        self.assertEqual(self.balance(b)["points_balance"], 0)
+        self.assertEqual(self.ledger(b), [])
+        self.assertEqual(self.psql("SELECT purchase_count FROM members WHERE id = %d;"
+                                   % self.member_id_num(b)).strip(), "0")
+
+    def lock_waiters(self):
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND wait_event_type = 'Lock';").strip())
+
+
 if __name__ == "__main__":
     harness.main()
