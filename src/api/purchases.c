@@ -12,10 +12,10 @@
  * (once: nothing here computes points or money); write the purchase, its
  * lines, its POS claim and any tier change in one statement and post the
  * ledger entries (redeem, earn, bonus, referral) in one more, both in one
- * round trip (with the COMMIT when nothing follows them); reward the referrer when the purchase grants the referral;
- * mark the coupon used.  The response is rendered (and dumped) once and
- * stored in the purchase row as it is sent, so a replay of the POS id
- * answers the identical bytes.
+ * round trip (with the COMMIT when nothing follows them); reward the
+ * referrer when the purchase grants the referral; mark the coupon used.
+ * The response is rendered (and dumped) once and stored in the purchase
+ * row as it is sent, so a replay of the POS id answers the identical bytes.
  *
  * Exactly once: two requests for one POS id and one member are serialised
  * by the member lock and the second sees the first's record; two for one
