@@ -107,6 +107,7 @@ struct req {
      * its worker's reader), and `resume` builds its response once req_resume has
      * been called.  `resume_arg` is borrowed. */
     bool suspended;
+    bool resumed; /* req_resume was called: `resume` may run */
     int (*resume)(struct req *rq, struct resp *rs, struct err *e, void *arg);
     void *resume_arg;
 };

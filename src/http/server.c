@@ -456,16 +456,24 @@ static enum MHD_Result finish(struct http_server *s, struct req *rq)
     return answer(s, rq, rc, &rs, &e);
 }
 
-/* The call after req_resume: the suspended handler's second half. */
+/* The suspended handler's second half, after req_resume: its answer goes
+ * to `rs` or `e`. */
+static int run_resumed(struct req *rq, struct resp *rs, struct err *e)
+{
+    rq->suspended = false;
+    rq->resumed = false;
+    this_worker->nsuspended--;
+    err_clear(e);
+    return rq->resume(rq, rs, e, rq->resume_arg);
+}
+
 static enum MHD_Result finish_resumed(struct http_server *s, struct req *rq)
 {
     struct resp rs = {0};
     struct err e;
+    int rc = run_resumed(rq, &rs, &e);
 
-    rq->suspended = false;
-    this_worker->nsuspended--;
-    err_clear(&e);
-    return answer(s, rq, rq->resume(rq, &rs, &e, rq->resume_arg), &rs, &e);
+    return answer(s, rq, rc, &rs, &e);
 }
 
 void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, struct err *, void *),
@@ -473,6 +481,7 @@ void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, stru
 {
     ly_assert(!rq->suspended);
     rq->suspended = true;
+    rq->resumed = false;
     rq->resume = resume;
     rq->resume_arg = arg;
     this_worker->nsuspended++;
@@ -481,6 +490,7 @@ void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, stru
 
 void req_resume(struct req *rq)
 {
+    rq->resumed = true;
     MHD_resume_connection(rq->conn);
     if (this_worker != NULL)
         this_worker->resumed = true;
@@ -545,11 +555,17 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     /* Resumed, but MHD ended the connection (its client had gone) without
-     * calling the handler's second half: it is no longer waiting, and the
-     * worker's drain at a stop must not wait for it. */
-    if (rq->suspended && this_worker != NULL) {
-        rq->suspended = false;
-        this_worker->nsuspended--;
+     * calling the handler's second half.  That half still runs, for what
+     * it owns (a fiber's response, a read's result), and its answer is
+     * dropped; the worker's drain at a stop must not wait for it. */
+    if (rq->suspended && rq->resumed && this_worker != NULL) {
+        struct resp rs = {0};
+        struct err e;
+
+        (void)run_resumed(rq, &rs, &e);
+        s->app->done(rq);
+        json_decref(rs.json);
+        free(rs.raw);
     }
     us = http_now_us() - rq->start_us;
     metrics_observe(rq->route_index, rq->status, us);
