@@ -81,3 +81,28 @@ char *buf_steal(struct buf *b, size_t *len)
     buf_init(b);
     return p;
 }
+
+size_t fmt_i64(int64_t v, char out[24])
+{
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char rev[20];
+    size_t n = 0, len = 0;
+
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = rev[--n];
+    out[len] = '\0';
+    return len;
+}
+
+void buf_i64(struct buf *b, int64_t v)
+{
+    char text[24];
+
+    buf_append(b, text, fmt_i64(v, text));
+}

@@ -12,29 +12,9 @@
 #include "core/buf.h"
 #include "store/db.h"
 
-/* Without stdio: a purchase formats some forty integers for its
- * statements, and snprintf's machinery costs more than the digits. */
-static size_t i64_text(int64_t v, char buf[24])
-{
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    char rev[20];
-    size_t n = 0, len = 0;
-
-    do {
-        rev[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        buf[len++] = '-';
-    while (n > 0)
-        buf[len++] = rev[--n];
-    buf[len] = '\0';
-    return len;
-}
-
 void db_i64_text(int64_t v, char buf[24])
 {
-    i64_text(v, buf);
+    fmt_i64(v, buf);
 }
 
 void db_array_text(struct buf *b, bool first, const char *s)
@@ -60,12 +40,10 @@ void db_i64_array(struct buf *b, const void *base, int n, size_t stride, size_t 
     for (int i = 0; i < n; i++) {
         int64_t v;
 
-        char text[24];
-
         memcpy(&v, (const char *)base + (size_t)i * stride + offset, sizeof(v));
         if (i > 0)
             buf_append(b, ",", 1);
-        buf_append(b, text, i64_text(v, text));
+        buf_i64(b, v);
     }
     buf_puts(b, "}");
 }
