@@ -196,8 +196,9 @@ struct balance_row {
      */
     const char *keep_by;
     int64_t pending_points; /* part of points_balance not yet spendable */
-    /* JSON text: up to three [{points, expires_at}] of unspent lots by
-     * expiry date, soonest first (expires_at: the instant they expire). */
+    /* Compact JSON text, as json_dumps(JSON_COMPACT) would write it: up to
+     * three [{points, expires_at}] of unspent lots by expiry date, soonest
+     * first (expires_at: the instant they expire). */
     const char *expiring;
 };
 

@@ -30,6 +30,7 @@
 #include "api/reads.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
+#include "core/jsonw.h"
 #include "store/ledger.h"
 #include "store/purchases.h"
 
@@ -86,8 +87,7 @@ static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *
     const struct rules *r = w->rules;
     int ntiers = r->ntiers < RULES_MAX_TIERS ? r->ntiers : RULES_MAX_TIERS;
     struct balance_row row;
-    json_t *next = NULL, *keep = NULL, *expiring, *body;
-    json_error_t jerr;
+    struct jw out;
     char id[24];
     PGresult *res = w->res;
     int tier;
@@ -104,31 +104,49 @@ static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *
     tier = rules_tier_index(r, row.tier);
     if (tier < 0)
         tier = 0;
-    if (tier + 1 < ntiers)
-        next =
-            json_pack("{s:s, s:I, s:I}", "code", r->tiers[tier + 1].code, "min_spend",
-                      (json_int_t)r->tiers[tier + 1].min_spend, "spend_needed",
-                      (json_int_t)spend_needed(r->tiers[tier + 1].min_spend, row.qualifying_spend));
-    if (tier > 0 && row.keep_by != NULL)
-        keep = json_pack("{s:I, s:s}", "spend_needed",
-                         (json_int_t)spend_needed(r->tiers[tier].min_spend, row.qualifying_spend),
-                         "by", row.keep_by);
-    expiring = json_loads(row.expiring, 0, &jerr);
-    if (expiring == NULL) {
-        json_decref(next);
-        json_decref(keep);
-        return err_internal(e, ERR_INTERNAL, "expiring lots are not JSON: %s", jerr.text);
-    }
     member_id_format(id, sizeof(id), row.member_id);
-    /* "o?" steals next and keep and renders NULL as null; "o" steals expiring. */
-    body =
-        json_pack("{s:s, s:I, s:I, s:s, s:I, s:o?, s:o?, s:o}", "member_id", id, "points_balance",
-                  (json_int_t)row.points_balance, "pending_points", (json_int_t)row.pending_points,
-                  "tier", row.tier, "qualifying_spend", (json_int_t)row.qualifying_spend,
-                  "next_tier", next, "keep_tier", keep, "expiring", expiring);
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory rendering a balance");
-    resp_json(rs, 200, body);
+    /* Written directly (core/jsonw.h), not built and dumped with jansson:
+     * this is the busiest read. */
+    jw_init(&out);
+    jw_object_begin(&out);
+    jw_key(&out, "member_id");
+    jw_string(&out, id);
+    jw_key(&out, "points_balance");
+    jw_int(&out, row.points_balance);
+    jw_key(&out, "pending_points");
+    jw_int(&out, row.pending_points);
+    jw_key(&out, "tier");
+    jw_string(&out, row.tier);
+    jw_key(&out, "qualifying_spend");
+    jw_int(&out, row.qualifying_spend);
+    jw_key(&out, "next_tier");
+    if (tier + 1 < ntiers) {
+        jw_object_begin(&out);
+        jw_key(&out, "code");
+        jw_string(&out, r->tiers[tier + 1].code);
+        jw_key(&out, "min_spend");
+        jw_int(&out, r->tiers[tier + 1].min_spend);
+        jw_key(&out, "spend_needed");
+        jw_int(&out, spend_needed(r->tiers[tier + 1].min_spend, row.qualifying_spend));
+        jw_object_end(&out);
+    } else {
+        jw_null(&out);
+    }
+    jw_key(&out, "keep_tier");
+    if (tier > 0 && row.keep_by != NULL) {
+        jw_object_begin(&out);
+        jw_key(&out, "spend_needed");
+        jw_int(&out, spend_needed(r->tiers[tier].min_spend, row.qualifying_spend));
+        jw_key(&out, "by");
+        jw_string(&out, row.keep_by);
+        jw_object_end(&out);
+    } else {
+        jw_null(&out);
+    }
+    jw_key(&out, "expiring");
+    jw_raw(&out, row.expiring);
+    jw_object_end(&out);
+    api_send_text(rs, 200, jw_finish(&out, NULL));
     return 0;
 }
 

@@ -522,6 +522,9 @@ out:
 
 /* ------------------------------------------------------------ balance -- */
 
+/* The instant a lot expires: the end of its last day, in the program zone. */
+#define LOT_EXPIRES_AT DB_TIMESTAMP("(x.expires_on + 1)::timestamp AT TIME ZONE $2")
+
 /*
  * Days are counted as integers from 2000-01-01 so the window frame can be
  * an integer RANGE.  `p` holds every purchase that can matter: those of the
@@ -557,15 +560,13 @@ static const struct db_stmt stmt_balance = {
     "     AND day + $3::int - 1 >= m.today - $4::int) + $3::int + $4::int), 'YYYY-MM-DD'),"
     "  (SELECT coalesce(sum(remaining), 0) FROM lots"
     "    WHERE available_on > date '2000-01-01' + m.today),"
-    "  (SELECT coalesce(json_agg(json_build_object('points', x.points, 'expires_at',"
-    "     " DB_TIMESTAMP(
-        "(x.expires_on + 1)::timestamp AT TIME ZONE $2") ") ORDER BY x.expires_on),"
-                                                         "     '[]')"
-                                                         "   FROM (SELECT expires_on, "
-                                                         "sum(remaining) AS points FROM lots GROUP "
-                                                         "BY expires_on"
-                                                         "         ORDER BY expires_on LIMIT 3) x)"
-                                                         " FROM m"};
+    /* The next lots to expire as compact JSON text, which the answer
+     * embeds as it is: integers, and times in a fixed format. */
+    "  (SELECT '[' || coalesce(string_agg(format('{\"points\":%s,\"expires_at\":\"%s\"}',"
+    "     x.points, " LOT_EXPIRES_AT "), ',' ORDER BY x.expires_on), '') || ']'"
+    "   FROM (SELECT expires_on, sum(remaining) AS points FROM lots GROUP BY expires_on"
+    "         ORDER BY expires_on LIMIT 3) x)"
+    " FROM m"};
 
 void store_balance_view_job(const struct balance_query *q, struct arena *a, struct reader_job *job)
 {
@@ -603,6 +604,10 @@ int store_balance_view_read(PGresult *res, struct arena *a, struct balance_row *
     out->tier = db_get_str(res, 0, 2, a);
     out->keep_by = db_get_str(res, 0, 4, a);
     out->expiring = db_get_str(res, 0, 6, a);
+    if (out->expiring == NULL) {
+        err_internal(e, ERR_INTERNAL, "balance view without its expiring lots");
+        goto out;
+    }
     rc = 0;
 out:
     PQclear(res);
