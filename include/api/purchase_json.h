@@ -79,9 +79,11 @@ struct purchase_view {
  * member_id, store_id, pos_transaction_id, occurred_at, subtotal,
  * discount_total, redeemed_value, total_due, points_earned,
  * points_redeemed, balance_after, tier_before, tier_after, rules_version,
- * lines, applied (a quote has no id and no balance_after).  New reference,
- * or NULL when jansson runs out of memory.
+ * lines, applied (a quote has no id and no balance_after), as compact JSON
+ * text: malloc'd, never NULL, the caller frees it.  Written with
+ * core/jsonw (it is on every purchase), as json_dumps(JSON_COMPACT) would
+ * write the same document.
  */
-json_t *purchase_result_json(const struct purchase_view *v);
+char *purchase_result_text(const struct purchase_view *v);
 
 #endif

@@ -22,6 +22,7 @@
 #include "api/validate.h"
 #include "core/buf.h"
 #include "core/civil.h"
+#include "core/jsonw.h"
 
 #define TERMINAL_ID_MAX     64
 #define POS_ID_MAX          64
@@ -259,94 +260,104 @@ void purchase_id_format(char *dst, size_t n, int64_t id)
 
 /* ------------------------------------------------------------- result -- */
 
-static json_t *lines_json(const struct purchase_view *v)
+static void write_lines(struct jw *w, const struct purchase_view *v)
 {
-    json_t *arr = json_array();
-
-    for (int i = 0; arr != NULL && i < v->result->nlines; i++) {
+    jw_array_begin(w);
+    for (int i = 0; i < v->result->nlines; i++) {
         const struct purchase_item *in = &v->body->items[i];
         const struct engine_line_out *out = &v->result->lines[i];
 
-        if (json_array_append_new(
-                arr,
-                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "sku", in->sku, "category",
-                          in->category, "quantity", (json_int_t)in->quantity, "unit_price",
-                          (json_int_t)in->unit_price, "amount", (json_int_t)out->amount, "discount",
-                          (json_int_t)out->discount, "points", (json_int_t)out->points)) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+        jw_object_begin(w);
+        jw_key(w, "sku");
+        jw_string(w, in->sku);
+        jw_key(w, "category");
+        jw_string(w, in->category);
+        jw_key(w, "quantity");
+        jw_int(w, in->quantity);
+        jw_key(w, "unit_price");
+        jw_int(w, in->unit_price);
+        jw_key(w, "amount");
+        jw_int(w, out->amount);
+        jw_key(w, "discount");
+        jw_int(w, out->discount);
+        jw_key(w, "points");
+        jw_int(w, out->points);
+        jw_object_end(w);
     }
-    return arr;
+    jw_array_end(w);
 }
 
 /* `points` and `discount` appear where the rule gave some. */
-static json_t *applied_json(const struct engine_result *r)
+static void write_applied(struct jw *w, const struct engine_result *r)
 {
-    json_t *arr = json_array();
-
-    for (int i = 0; arr != NULL && i < r->napplied; i++) {
+    jw_array_begin(w);
+    for (int i = 0; i < r->napplied; i++) {
         const struct engine_applied *ap = &r->applied[i];
-        json_t *o =
-            json_pack("{s:s, s:s, s:s}", "rule", ap->rule, "kind", ap->kind, "detail", ap->detail);
 
-        if (o != NULL && ap->points != 0 &&
-            json_object_set_new(o, "points", json_integer(ap->points)) < 0) {
-            json_decref(o);
-            o = NULL;
+        jw_object_begin(w);
+        jw_key(w, "rule");
+        jw_string(w, ap->rule);
+        jw_key(w, "kind");
+        jw_string(w, ap->kind);
+        jw_key(w, "detail");
+        jw_string(w, ap->detail);
+        if (ap->points != 0) {
+            jw_key(w, "points");
+            jw_int(w, ap->points);
         }
-        if (o != NULL && ap->discount != 0 &&
-            json_object_set_new(o, "discount", json_integer(ap->discount)) < 0) {
-            json_decref(o);
-            o = NULL;
+        if (ap->discount != 0) {
+            jw_key(w, "discount");
+            jw_int(w, ap->discount);
         }
-        if (json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+        jw_object_end(w);
     }
-    return arr;
+    jw_array_end(w);
 }
 
-/* Adds `key`: `value` (stolen); clears *ok on failure. */
-static void put(json_t *o, const char *key, json_t *value, bool *ok)
+static void write_string(struct jw *w, const char *key, const char *s)
 {
-    if (json_object_set_new(o, key, value) < 0)
-        *ok = false;
+    jw_key(w, key);
+    jw_string(w, s);
 }
 
-json_t *purchase_result_json(const struct purchase_view *v)
+static void write_int(struct jw *w, const char *key, int64_t v)
+{
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
+char *purchase_result_text(const struct purchase_view *v)
 {
     const struct engine_result *r = v->result;
-    json_t *o = json_object();
     char id[24], member[24];
-    bool ok = o != NULL;
+    struct jw w;
 
     member_id_format(member, sizeof(member), v->member_id);
+    jw_init(&w);
+    jw_object_begin(&w);
     if (v->id != 0) {
         purchase_id_format(id, sizeof(id), v->id);
-        put(o, "id", json_string(id), &ok);
+        write_string(&w, "id", id);
     }
-    put(o, "member_id", json_string(member), &ok);
-    put(o, "store_id", json_string(v->body->store_id), &ok);
-    put(o, "pos_transaction_id", json_string(v->body->pos_transaction_id), &ok);
-    put(o, "occurred_at", json_string(v->body->occurred_at), &ok);
-    put(o, "subtotal", json_integer(r->subtotal), &ok);
-    put(o, "discount_total", json_integer(r->discount_total), &ok);
-    put(o, "redeemed_value", json_integer(r->redeemed_value), &ok);
-    put(o, "total_due", json_integer(r->total_due), &ok);
-    put(o, "points_earned", json_integer(r->points_earned), &ok);
-    put(o, "points_redeemed", json_integer(r->points_redeemed), &ok);
+    write_string(&w, "member_id", member);
+    write_string(&w, "store_id", v->body->store_id);
+    write_string(&w, "pos_transaction_id", v->body->pos_transaction_id);
+    write_string(&w, "occurred_at", v->body->occurred_at);
+    write_int(&w, "subtotal", r->subtotal);
+    write_int(&w, "discount_total", r->discount_total);
+    write_int(&w, "redeemed_value", r->redeemed_value);
+    write_int(&w, "total_due", r->total_due);
+    write_int(&w, "points_earned", r->points_earned);
+    write_int(&w, "points_redeemed", r->points_redeemed);
     if (v->id != 0)
-        put(o, "balance_after", json_integer(v->balance_after), &ok);
-    put(o, "tier_before", json_string(v->tier_before), &ok);
-    put(o, "tier_after", json_string(v->tier_after), &ok);
-    put(o, "rules_version", json_integer(v->rules_version), &ok);
-    put(o, "lines", lines_json(v), &ok);
-    put(o, "applied", applied_json(r), &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+        write_int(&w, "balance_after", v->balance_after);
+    write_string(&w, "tier_before", v->tier_before);
+    write_string(&w, "tier_after", v->tier_after);
+    write_int(&w, "rules_version", v->rules_version);
+    jw_key(&w, "lines");
+    write_lines(&w, v);
+    jw_key(&w, "applied");
+    write_applied(&w, r);
+    jw_object_end(&w);
+    return jw_finish(&w, NULL);
 }

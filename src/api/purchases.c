@@ -227,7 +227,8 @@ static int prepare(struct req *rq, struct resp *rs, struct work *w, bool for_pur
     return 0;
 }
 
-static json_t *render(const struct work *w, int64_t id)
+/* The result as JSON text (malloc'd; the caller frees it). */
+static char *render(const struct work *w, int64_t id)
 {
     const struct purchase_view v = {
         .id = id,
@@ -240,7 +241,7 @@ static json_t *render(const struct work *w, int64_t id)
         .rules_version = w->snap->version,
     };
 
-    return purchase_result_json(&v);
+    return purchase_result_text(&v);
 }
 
 /* Does promotion `code` of the rule set give bonus points? */
@@ -425,7 +426,6 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
     struct purchase_record rec;
     struct counted *c;
     char fingerprint[65];
-    json_t *body;
     char *text;
     struct db *db;
     int rc;
@@ -436,11 +436,7 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
         return rc < 0 ? -1 : 0;
     db = api_db(rq, e);
     ly_assert(db != NULL && w->ctx.new_id != 0);
-    body = render(w, w->ctx.new_id);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory rendering a purchase");
+    text = render(w, w->ctx.new_id);
     rc = record(rq, db, w, fingerprint, text, e);
     if (rc <= 0) {
         free(text);
@@ -473,15 +469,11 @@ int api_purchases_quote(struct req *rq, struct resp *rs, struct err *e)
 {
     struct work *w = arena_alloc(&rq->arena, sizeof(*w));
     char fingerprint[65];
-    json_t *body;
 
     memset(w, 0, sizeof(*w));
     if (prepare(rq, rs, w, false, fingerprint, e) < 0)
         return -1;
-    body = render(w, 0);
-    if (body == NULL)
-        return err_internal(e, ERR_INTERNAL, "out of memory rendering a quote");
-    resp_json(rs, 200, body);
+    api_send_text(rs, 200, render(w, 0));
     return 0;
 }
 
