@@ -100,6 +100,11 @@ struct ledger_posting {
 int store_ledger_post(struct db *db, const struct ledger_posting *p, struct arena *a,
                       struct ledger_entry *out, struct err *e);
 
+/* store_ledger_post with the transaction's COMMIT in the same round trip
+ * (db_flush_commit), for a write whose posting is its last statement. */
+int store_ledger_post_commit(struct db *db, const struct ledger_posting *p, struct arena *a,
+                             struct ledger_entry *out, struct err *e);
+
 /*
  * store_ledger_post as a db_queue() statement, sent with others by the
  * next db_flush(), which fails as store_ledger_post would.  `p` and `out`

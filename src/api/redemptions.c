@@ -193,9 +193,14 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     move = (struct ledger_move){"redeem", -cost, NULL};
     posting = api_posting(&snap->rules, member_id, 1, &move);
     posting.redemption_id = red.id;
-    if (store_ledger_post(db, &posting, &rq->arena, &entry, e) < 0)
+    /* The posting is the last write: without an Idempotency-Key record to
+     * store after it, the COMMIT goes with it. */
+    if ((api_tx_ends_with_handler(rq)
+             ? store_ledger_post_commit(db, &posting, &rq->arena, &entry, e)
+             : store_ledger_post(db, &posting, &rq->arena, &entry, e)) < 0)
         return -1;
-    /* The member is locked, so the ledger's balance must be the one computed. */
+    /* The member is locked, so the ledger's balance must be the one computed
+     * (after a COMMIT sent with the posting this can only be reported). */
     if (entry.balance_after != after)
         return err_internal(e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
                             entry.balance_after, after);

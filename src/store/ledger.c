@@ -266,6 +266,13 @@ int store_ledger_post(struct db *db, const struct ledger_posting *p, struct aren
     return db_flush(db, e);
 }
 
+int store_ledger_post_commit(struct db *db, const struct ledger_posting *p, struct arena *a,
+                             struct ledger_entry *out, struct err *e)
+{
+    store_ledger_post_queue(db, p, a, out);
+    return db_flush_commit(db, e);
+}
+
 /* ------------------------------------------------------------- paging -- */
 
 /* The member row drives the query so that one statement tells "no such
