@@ -46,6 +46,10 @@ void jw_int(struct jw *w, int64_t v);
 void jw_bool(struct jw *w, bool v);
 void jw_null(struct jw *w);
 
+/* A member of an object: jw_key, then the value. */
+void jw_member_string(struct jw *w, const char *key, const char *s);
+void jw_member_int(struct jw *w, const char *key, int64_t v);
+
 /* A value that is JSON text already (compact, from a trusted source: one of
  * our own statements), written as it is. */
 void jw_raw(struct jw *w, const char *json);

@@ -109,25 +109,18 @@ static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *
      * this is the busiest read. */
     jw_init(&out);
     jw_object_begin(&out);
-    jw_key(&out, "member_id");
-    jw_string(&out, id);
-    jw_key(&out, "points_balance");
-    jw_int(&out, row.points_balance);
-    jw_key(&out, "pending_points");
-    jw_int(&out, row.pending_points);
-    jw_key(&out, "tier");
-    jw_string(&out, row.tier);
-    jw_key(&out, "qualifying_spend");
-    jw_int(&out, row.qualifying_spend);
+    jw_member_string(&out, "member_id", id);
+    jw_member_int(&out, "points_balance", row.points_balance);
+    jw_member_int(&out, "pending_points", row.pending_points);
+    jw_member_string(&out, "tier", row.tier);
+    jw_member_int(&out, "qualifying_spend", row.qualifying_spend);
     jw_key(&out, "next_tier");
     if (tier + 1 < ntiers) {
         jw_object_begin(&out);
-        jw_key(&out, "code");
-        jw_string(&out, r->tiers[tier + 1].code);
-        jw_key(&out, "min_spend");
-        jw_int(&out, r->tiers[tier + 1].min_spend);
-        jw_key(&out, "spend_needed");
-        jw_int(&out, spend_needed(r->tiers[tier + 1].min_spend, row.qualifying_spend));
+        jw_member_string(&out, "code", r->tiers[tier + 1].code);
+        jw_member_int(&out, "min_spend", r->tiers[tier + 1].min_spend);
+        jw_member_int(&out, "spend_needed",
+                      spend_needed(r->tiers[tier + 1].min_spend, row.qualifying_spend));
         jw_object_end(&out);
     } else {
         jw_null(&out);
@@ -135,10 +128,9 @@ static int balance_render(struct req *rq, struct resp *rs, struct err *e, void *
     jw_key(&out, "keep_tier");
     if (tier > 0 && row.keep_by != NULL) {
         jw_object_begin(&out);
-        jw_key(&out, "spend_needed");
-        jw_int(&out, spend_needed(r->tiers[tier].min_spend, row.qualifying_spend));
-        jw_key(&out, "by");
-        jw_string(&out, row.keep_by);
+        jw_member_int(&out, "spend_needed",
+                      spend_needed(r->tiers[tier].min_spend, row.qualifying_spend));
+        jw_member_string(&out, "by", row.keep_by);
         jw_object_end(&out);
     } else {
         jw_null(&out);

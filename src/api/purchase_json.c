@@ -268,20 +268,13 @@ static void write_lines(struct jw *w, const struct purchase_view *v)
         const struct engine_line_out *out = &v->result->lines[i];
 
         jw_object_begin(w);
-        jw_key(w, "sku");
-        jw_string(w, in->sku);
-        jw_key(w, "category");
-        jw_string(w, in->category);
-        jw_key(w, "quantity");
-        jw_int(w, in->quantity);
-        jw_key(w, "unit_price");
-        jw_int(w, in->unit_price);
-        jw_key(w, "amount");
-        jw_int(w, out->amount);
-        jw_key(w, "discount");
-        jw_int(w, out->discount);
-        jw_key(w, "points");
-        jw_int(w, out->points);
+        jw_member_string(w, "sku", in->sku);
+        jw_member_string(w, "category", in->category);
+        jw_member_int(w, "quantity", in->quantity);
+        jw_member_int(w, "unit_price", in->unit_price);
+        jw_member_int(w, "amount", out->amount);
+        jw_member_int(w, "discount", out->discount);
+        jw_member_int(w, "points", out->points);
         jw_object_end(w);
     }
     jw_array_end(w);
@@ -295,35 +288,16 @@ static void write_applied(struct jw *w, const struct engine_result *r)
         const struct engine_applied *ap = &r->applied[i];
 
         jw_object_begin(w);
-        jw_key(w, "rule");
-        jw_string(w, ap->rule);
-        jw_key(w, "kind");
-        jw_string(w, ap->kind);
-        jw_key(w, "detail");
-        jw_string(w, ap->detail);
-        if (ap->points != 0) {
-            jw_key(w, "points");
-            jw_int(w, ap->points);
-        }
-        if (ap->discount != 0) {
-            jw_key(w, "discount");
-            jw_int(w, ap->discount);
-        }
+        jw_member_string(w, "rule", ap->rule);
+        jw_member_string(w, "kind", ap->kind);
+        jw_member_string(w, "detail", ap->detail);
+        if (ap->points != 0)
+            jw_member_int(w, "points", ap->points);
+        if (ap->discount != 0)
+            jw_member_int(w, "discount", ap->discount);
         jw_object_end(w);
     }
     jw_array_end(w);
-}
-
-static void write_string(struct jw *w, const char *key, const char *s)
-{
-    jw_key(w, key);
-    jw_string(w, s);
-}
-
-static void write_int(struct jw *w, const char *key, int64_t v)
-{
-    jw_key(w, key);
-    jw_int(w, v);
 }
 
 char *purchase_result_text(const struct purchase_view *v)
@@ -337,23 +311,23 @@ char *purchase_result_text(const struct purchase_view *v)
     jw_object_begin(&w);
     if (v->id != 0) {
         purchase_id_format(id, sizeof(id), v->id);
-        write_string(&w, "id", id);
+        jw_member_string(&w, "id", id);
     }
-    write_string(&w, "member_id", member);
-    write_string(&w, "store_id", v->body->store_id);
-    write_string(&w, "pos_transaction_id", v->body->pos_transaction_id);
-    write_string(&w, "occurred_at", v->body->occurred_at);
-    write_int(&w, "subtotal", r->subtotal);
-    write_int(&w, "discount_total", r->discount_total);
-    write_int(&w, "redeemed_value", r->redeemed_value);
-    write_int(&w, "total_due", r->total_due);
-    write_int(&w, "points_earned", r->points_earned);
-    write_int(&w, "points_redeemed", r->points_redeemed);
+    jw_member_string(&w, "member_id", member);
+    jw_member_string(&w, "store_id", v->body->store_id);
+    jw_member_string(&w, "pos_transaction_id", v->body->pos_transaction_id);
+    jw_member_string(&w, "occurred_at", v->body->occurred_at);
+    jw_member_int(&w, "subtotal", r->subtotal);
+    jw_member_int(&w, "discount_total", r->discount_total);
+    jw_member_int(&w, "redeemed_value", r->redeemed_value);
+    jw_member_int(&w, "total_due", r->total_due);
+    jw_member_int(&w, "points_earned", r->points_earned);
+    jw_member_int(&w, "points_redeemed", r->points_redeemed);
     if (v->id != 0)
-        write_int(&w, "balance_after", v->balance_after);
-    write_string(&w, "tier_before", v->tier_before);
-    write_string(&w, "tier_after", v->tier_after);
-    write_int(&w, "rules_version", v->rules_version);
+        jw_member_int(&w, "balance_after", v->balance_after);
+    jw_member_string(&w, "tier_before", v->tier_before);
+    jw_member_string(&w, "tier_after", v->tier_after);
+    jw_member_int(&w, "rules_version", v->rules_version);
     jw_key(&w, "lines");
     write_lines(&w, v);
     jw_key(&w, "applied");

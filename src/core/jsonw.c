@@ -147,6 +147,18 @@ void jw_null(struct jw *w)
     buf_puts(&w->out, "null");
 }
 
+void jw_member_string(struct jw *w, const char *key, const char *s)
+{
+    jw_key(w, key);
+    jw_string(w, s);
+}
+
+void jw_member_int(struct jw *w, const char *key, int64_t v)
+{
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
 void jw_raw(struct jw *w, const char *json)
 {
     value_start(w);

@@ -114,10 +114,8 @@ static void test_nesting(void)
     jw_array_begin(&w);
     for (int i = 0; i < 3; i++) {
         jw_object_begin(&w);
-        jw_key(&w, "points");
-        jw_int(&w, 10 * i);
-        jw_key(&w, "expires_at");
-        jw_string(&w, "2027-11-30T16:00:00.000000Z");
+        jw_member_int(&w, "points", 10 * i);
+        jw_member_string(&w, "expires_at", "2027-11-30T16:00:00.000000Z");
         jw_object_end(&w);
         json_array_append_new(lots, json_pack("{s:I, s:s}", "points", (json_int_t)(10 * i),
                                               "expires_at", "2027-11-30T16:00:00.000000Z"));
