@@ -192,5 +192,50 @@ class ClientsHangUpTest(DaemonTestCase):
         self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
         self.assert_ledger_invariant()
 
+
+class PipelinedRequestsTest(DaemonTestCase):
+    def test_pipelined_requests_are_answered_in_order(self):
+        """HTTP/1.1 pipelining: five requests in one write on one connection,
+        each served a different way (a batched balance read that suspends, a
+        purchase in a fiber, a route without a fiber, a member read, another
+        purchase).  Every answer comes, in order, with its own status."""
+        a = enroll(self.daemon)
+        head = "Host: x\r\nAuthorization: Bearer %s\r\n" % self.daemon.admin_key
+
+        def get(path):
+            return ("GET %s HTTP/1.1\r\n%s\r\n" % (path, head)).encode()
+
+        def post(body):
+            payload = json.dumps(body).encode()
+            return ("POST /v1/purchases HTTP/1.1\r\n%sContent-Type: application/json\r\n"
+                    "Content-Length: %d\r\n\r\n" % (head, len(payload))).encode() + payload
+
+        first, second = purchase_body(a), purchase_body(a)
+        batch = (get("/v1/members/%s/balance" % a["id"]) + post(first) + get("/healthz") +
+                 get("/v1/members/%s" % a["id"]) + post(second))
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30) as c:
+            c.sendall(batch)
+            reader = c.makefile("rb")
+            answers = []
+            for _ in range(5):
+                status = int(reader.readline().split()[1])
+                length = 0
+                while True:
+                    line = reader.readline().strip()
+                    if not line:
+                        break
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                answers.append((status, json.loads(reader.read(length)) if length else None))
+        self.assertEqual([s for s, _ in answers], [200, 201, 200, 200, 201], answers)
+        self.assertEqual(answers[0][1]["points_balance"], 0)
+        self.assertEqual(answers[1][1]["pos_transaction_id"], first["pos_transaction_id"])
+        self.assertEqual(answers[1][1]["balance_after"], 89)
+        self.assertEqual(answers[3][1]["id"], a["id"])
+        self.assertEqual(answers[4][1]["pos_transaction_id"], second["pos_transaction_id"])
+        self.assertEqual(answers[4][1]["balance_after"], 178)
+        self.assert_ledger_invariant()
+
 if __name__ == "__main__":
     harness.main()
