@@ -6,6 +6,8 @@
  */
 #include "core/jsonw.h"
 
+#include <string.h>
+
 #include "core/xmalloc.h"
 
 void jw_init(struct jw *w)
@@ -30,46 +32,29 @@ static void value_start(struct jw *w)
 }
 
 /* A string in quotes: '"', '\' and control characters escaped, the rest
- * as it is (as json_dumps without JSON_ENSURE_ASCII writes it). */
+ * as it is (as json_dumps without JSON_ENSURE_ASCII writes it): the
+ * characters with a one-letter escape as `shortly[i]` -> `letter[i]`, any
+ * other control character as \u00XX. */
 static void put_string(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    static const char shortly[] = "\"\\\b\f\n\r\t", letter[] = "\"\\bfnrt";
     const char *run = s;
 
     buf_append(b, "\"", 1);
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        size_t n = 2;
 
         if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+            continue; /* nearly every character: no lookup */
+        const char *one = memchr(shortly, c, sizeof(shortly) - 1);
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
         buf_append(b, run, (size_t)(s - run));
         run = s + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            n = sizeof(esc);
-        }
-        buf_append(b, esc, n);
+        if (one != NULL)
+            esc[1] = letter[one - shortly];
+        buf_append(b, esc, one != NULL ? 2 : sizeof(esc));
     }
     buf_append(b, run, (size_t)(s - run));
     buf_append(b, "\"", 1);
