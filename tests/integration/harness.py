@@ -750,14 +750,19 @@ class LockSession:
                 raise AssertionError("lock session failed: %r" % out)
 
 
+def id_num(public_id):
+    """The number behind a public id: 42 for "mem_42"."""
+    return int(public_id.rpartition("_")[2])
+
+
 class RowLock(LockSession):
     """FOR UPDATE on one member's row until release(): a write for that
     member blocks in the database (a purchase after it has taken its rules
     snapshot)."""
 
-    def __init__(self, cluster, db, member_num):
+    def __init__(self, cluster, db, member):
         super().__init__(cluster, db, "SELECT 'locked' FROM members WHERE id = %d FOR UPDATE;"
-                         % member_num)
+                         % id_num(member["id"]))
 
 
 # --------------------------------------------------------------------------- base class

@@ -208,7 +208,7 @@ class BlockedPurchaseTest(InflightCase):
         self.wait_served(self.b, old, p.t1)
         m = enroll(self.a)
         other = enroll(self.a)
-        lock = harness.RowLock(self.cluster, self.db, int(m["id"].rpartition("_")[2]))
+        lock = harness.RowLock(self.cluster, self.db, m)
         result = []
         t = threading.Thread(target=lambda: result.append(self.post(self.a, m, "blocked")))
         try:

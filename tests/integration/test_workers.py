@@ -68,7 +68,7 @@ class OneWorkerTest(DaemonTestCase):
 
     def test_requests_pass_a_write_waiting_in_the_database(self):
         a, b = enroll(self.daemon), enroll(self.daemon)
-        lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
+        lock = harness.RowLock(self.cluster, self.db, a)
         t = t2 = t3 = None
         try:
             t, result = purchase_behind_lock(self, a, 1)
@@ -117,7 +117,7 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
 
     def test_stop_finishes_the_write_and_refuses_new_work(self):
         a = enroll(self.daemon)
-        lock = harness.RowLock(self.cluster, self.db, int(a["id"].rpartition("_")[2]))
+        lock = harness.RowLock(self.cluster, self.db, a)
         t = None
         try:
             t, result = purchase_behind_lock(self, a, 1)
@@ -179,14 +179,14 @@ class ClientsHangUpTest(DaemonTestCase):
                 c.close()
         recorded, _ = harness.poll_until(lambda: int(self.psql(
             "SELECT count(*) FROM purchases WHERE member_id = %d;"
-            % int(a["id"].rpartition("_")[2])).strip()) == len(posted), 30.0)
+            % harness.id_num(a["id"])).strip()) == len(posted), 30.0)
         self.assertTrue(recorded, "not every purchase of the clients that hung up was recorded")
         r = self.req("GET", "/v1/members/%s/balance" % q(a["id"]))
         self.assertEqual(r.status, 200, r)
         # 96 purchases of 64.99 lift the member to silver on the way, so
         # they do not all earn 89: the balance is what they recorded.
         earned = int(self.psql("SELECT sum(points_earned) FROM purchases WHERE member_id = %d;"
-                               % int(a["id"].rpartition("_")[2])).strip())
+                               % harness.id_num(a["id"])).strip())
         self.assertGreater(earned, 89 * len(posted))
         self.assertEqual(r.json()["points_balance"], earned)
         self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
