@@ -28,12 +28,16 @@ void log_fields(enum log_level lv, const char *fields);
 
 /*
  * Batching for a thread that runs an event loop: after log_batch_begin(),
- * its debug and info lines wait in a per-thread buffer for log_flush()
- * (call it at the end of every turn); warnings and errors flush it and are
- * written at once.
+ * its debug and info lines wait in a per-thread buffer, for at most a few
+ * tens of milliseconds; warnings and errors flush it and are written at
+ * once.  The loop calls log_flush_due() at the end of every turn, waits no
+ * longer than log_batch_wait_ms() (-1: nothing kept) for its next one, and
+ * calls log_flush() before the thread ends.
  */
 void log_batch_begin(void);
 void log_flush(void);
+void log_flush_due(void);
+int log_batch_wait_ms(void);
 
 /*
  * Writes `s` as the inside of a JSON string into dst (always NUL-terminated,

@@ -650,17 +650,19 @@ static char mhd_tag, wake_tag;
  * MHD_run), runs MHD when it has work (its sockets, its timers, or requests
  * resumed: a turn woken only by a database socket skips it, and most
  * turns of a write in flight are that), then the application's hook, then
- * writes the turn's access lines at once.
+ * writes the access lines kept if they are due (core/log.h).
  */
 static void run_turn(struct worker *w, int max_ms)
 {
     struct epoll_event evs[32];
     MHD_UNSIGNED_LONG_LONG mhd_ms;
-    int timeout = max_ms, n;
+    int timeout = max_ms, n, log_ms = log_batch_wait_ms();
     bool mhd_due;
 
     if (MHD_get_timeout(w->mhd, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG)max_ms)
         timeout = (int)mhd_ms;
+    if (log_ms >= 0 && log_ms < timeout)
+        timeout = log_ms;
     if (w->resumed) /* by the last turn's hook: MHD has them to answer */
         timeout = 0;
     n = epoll_wait(w->epfd, evs, 32, timeout);
@@ -691,7 +693,7 @@ static void run_turn(struct worker *w, int max_ms)
     }
     if (w->s->app->turn != NULL)
         w->s->app->turn();
-    log_flush();
+    log_flush_due();
 }
 
 static void *worker_loop(void *arg)
