@@ -66,9 +66,9 @@ class HealthTest(DaemonTestCase):
             - metric_sum(before, "loyalty_http_request_duration_seconds_bucket", **inf), n)
         names = {s[0] for s in after}
         self.assertIn("loyalty_db_pool_in_use", names)
-        # --threads 2 and the pool at its default (2): the pool's two and
-        # one of each worker's own.
-        self.assertEqual(metric_sum(after, "loyalty_db_pool_size"), 4)
+        # --threads 2 and the pool at its default (8): the pool's eight and
+        # four of each worker's own.
+        self.assertEqual(metric_sum(after, "loyalty_db_pool_size"), 16)
         # buckets are cumulative
         buckets = [(float(ls["le"]), v) for nm, ls, v in after
                    if nm == "loyalty_http_request_duration_seconds_bucket"

@@ -34,8 +34,8 @@ static void test_defaults(void)
     CHECK_EQ_I64(c.command, CMD_SERVE);
     CHECK_STREQ(c.listen_host, "127.0.0.1");
     CHECK_EQ_I64(c.listen_port, 8080);
-    CHECK_EQ_I64(c.threads, 4);
-    CHECK_EQ_I64(c.pool_size, 4);
+    CHECK_EQ_I64(c.threads, 1);
+    CHECK_EQ_I64(c.pool_size, 8);
     CHECK_EQ_I64(c.body_limit, 1048576);
     CHECK_EQ_I64(c.log_level, LOG_INFO);
     CHECK(c.database_url == NULL);
@@ -113,10 +113,13 @@ static void test_pool_follows_threads(void)
 {
     struct cfg c;
     struct err e;
-    const char *argv[] = {"loyaltyd", "--threads", "6"};
+    const char *six[] = {"loyaltyd", "--threads", "6"};
+    const char *twelve[] = {"loyaltyd", "--threads", "12"};
 
-    CHECK_EQ_I64(parse(&c, NULL, 3, argv, &e), 0);
-    CHECK_EQ_I64(c.pool_size, 6);
+    CHECK_EQ_I64(parse(&c, NULL, 3, six, &e), 0);
+    CHECK_EQ_I64(c.pool_size, 8);
+    CHECK_EQ_I64(parse(&c, NULL, 3, twelve, &e), 0);
+    CHECK_EQ_I64(c.pool_size, 12);
 }
 
 static void test_commands(void)
