@@ -27,9 +27,9 @@
 #define BATCH_IDS 50000
 
 /* One run at a time in this daemon.  It is held while the run waits for
- * the database, so the route runs without a fiber (ROUTE_NO_FIBER): a
- * second run on the same worker would otherwise block the thread its
- * holder needs. */
+ * the database, so it must never be taken on an HTTP worker (a second run
+ * there would block the thread its holder's fiber needs): the route runs
+ * each job on a thread of its own (api/jobs.c). */
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool cancelled;
 

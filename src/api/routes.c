@@ -61,7 +61,7 @@ const struct route api_routes[] = {
 
     {HTTP_POST, "/v1/rules/simulate", api_rules_simulate, ROLE_ADMIN, ROUTE_TX},
 
-    {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX | ROUTE_NO_FIBER},
+    {HTTP_POST, "/v1/jobs/daily", api_jobs_daily, ROLE_ADMIN, ROUTE_TX},
 
     {HTTP_POST, "/v1/members/{id}/surveys", api_member_surveys_create, STAFF, ROUTE_TX},
     {HTTP_POST, "/v1/me/surveys", api_me_surveys_create, ROLE_MEMBER, ROUTE_TX},

@@ -109,6 +109,45 @@ class OneWorkerTest(DaemonTestCase):
         self.assert_ledger_invariant()
 
 
+class DailyJobBesideTheWorkerTest(DaemonTestCase):
+    """POST /v1/jobs/daily runs for seconds to minutes; on a daemon with
+    one worker it must not hold up every other request meanwhile.  A psql
+    session locks daily_jobs, where the run records itself, so the run
+    waits there; the worker still answers a balance read and a purchase,
+    and once the lock goes the run answers 200."""
+
+    daemon_threads = 1
+
+    def test_other_requests_pass_a_running_job(self):
+        m = enroll(self.daemon)
+        today = self.psql("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date;").strip()
+        lock = harness.LockSession(self.cluster, self.db,
+                                   "LOCK TABLE daily_jobs IN EXCLUSIVE MODE; SELECT 'locked';")
+        t, out = None, []
+        try:
+            t = threading.Thread(target=lambda: out.append(
+                self.daemon.request("POST", "/v1/jobs/daily", {"date": today})))
+            t.start()
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
+            self.assertTrue(waiting, "the job never waited for daily_jobs")
+            r = self.req("GET", "/v1/members/%s/balance" % q(m["id"]))
+            self.assertEqual(r.status, 200, r)
+            r = self.req("POST", "/v1/purchases", purchase_body(m))
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json()["points_earned"], 89)
+            # The job is still waiting for the lock: nothing above waited for it.
+            self.assertTrue(t.is_alive())
+            self.assertEqual(waiting_for_locks(self), 1)
+        finally:
+            lock.release()
+            if t is not None:
+                t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual([r.status for r in out], [200], out)
+        self.assertEqual(out[0].json()["date"], today)
+        self.assert_ledger_invariant()
+
+
 class StopWithAWriteWaitingTest(DaemonTestCase):
     """SIGTERM while a purchase waits for a row lock: a new request on a
     connection kept alive is refused (503 unavailable, Connection: close),
