@@ -13,13 +13,13 @@
 #include "api/fibers.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "core/fiber.h"
+#include "core/xmalloc.h"
 #include "http/http.h"
 #include "store/db.h"
-
-/* As many as a worker has connections, and then some. */
-#define MAX_WAITS 16
 
 struct fd_wait {
     int fd;          /* -1: free */
@@ -28,39 +28,59 @@ struct fd_wait {
     struct fiber *waiter;
 };
 
-static _Thread_local struct fd_wait waits[MAX_WAITS];
+/* Indexed by descriptor, grown on demand: one per connection the worker's
+ * fibers use, whatever the pool's size, and any other descriptor a fiber
+ * waits on (a job's eventfd). */
+static _Thread_local struct fd_wait *waits;
+static _Thread_local int nwaits;
 static _Thread_local bool entered;
 
+/* The wait of `fd`, made (free) when `add`; NULL when there is none. */
+static struct fd_wait *slot_of(int fd, bool add)
+{
+    struct fd_wait *w;
+    int n;
+
+    if (fd < 0)
+        return NULL;
+    if (fd >= nwaits) {
+        if (!add)
+            return NULL;
+        for (n = nwaits > 0 ? nwaits : 64; n <= fd; n *= 2)
+            ;
+        waits = xrealloc(waits, (size_t)n * sizeof(*waits));
+        for (int i = nwaits; i < n; i++)
+            waits[i].fd = -1;
+        nwaits = n;
+    }
+    w = &waits[fd];
+    if (w->fd != fd) {
+        if (!add)
+            return NULL;
+        *w = (struct fd_wait){fd, false, false, NULL};
+    }
+    return w;
+}
+
+/* The loop's callback; `arg` is the descriptor, not its wait, which moves
+ * when the table grows. */
 static void on_ready(void *arg, bool readable, bool writable)
 {
-    struct fd_wait *w = arg;
-    struct fiber *f = w->waiter;
+    int fd = (int)(intptr_t)arg;
+    struct fd_wait *w = slot_of(fd, false);
+    struct fiber *f = w != NULL ? w->waiter : NULL;
 
     (void)readable;
     (void)writable;
     if (f == NULL) {
-        http_loop_unwatch(w->fd);
-        w->registered = false;
+        http_loop_unwatch(fd);
+        if (w != NULL)
+            w->registered = false;
         return;
     }
     w->waiter = NULL;
     fiber_wake(f);
     fiber_run_woken();
-}
-
-static struct fd_wait *slot_of(int fd, bool add)
-{
-    struct fd_wait *free_slot = NULL;
-
-    for (int i = 0; i < MAX_WAITS; i++) {
-        if (waits[i].fd == fd)
-            return &waits[i];
-        if (waits[i].fd < 0 && free_slot == NULL)
-            free_slot = &waits[i];
-    }
-    if (add && free_slot != NULL)
-        *free_slot = (struct fd_wait){fd, false, false, NULL};
-    return add ? free_slot : NULL;
 }
 
 static int watch(int fd, bool want_write, struct fiber *f)
@@ -70,7 +90,7 @@ static int watch(int fd, bool want_write, struct fiber *f)
     if (w == NULL)
         return -1;
     if (!w->registered || w->want_write != want_write) {
-        if (http_loop_watch(fd, want_write, on_ready, w) < 0)
+        if (http_loop_watch(fd, want_write, on_ready, (void *)(intptr_t)fd) < 0)
             return -1;
         w->registered = true;
         w->want_write = want_write;
@@ -96,8 +116,6 @@ void api_fibers_enter(void)
 {
     if (entered)
         return;
-    for (int i = 0; i < MAX_WAITS; i++)
-        waits[i].fd = -1;
     fiber_set_watcher(&watcher);
     entered = true;
 }
@@ -112,5 +130,8 @@ void api_fibers_worker_end(void)
     db_local_end();
     fiber_set_watcher(NULL);
     fiber_thread_end();
+    free(waits);
+    waits = NULL;
+    nwaits = 0;
     entered = false;
 }

@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,6 @@
 #include "http/metrics.h"
 #include "http/problem.h"
 #include "http/router.h"
-
-#define MAX_WATCHES 24
 
 /* Each connection's memory pool: the request line and headers, MHD's read
  * buffer and the response's headers (bodies live elsewhere).  MHD zeroes
@@ -78,7 +77,11 @@ struct worker {
     bool resumed;   /* a request was resumed since the last MHD_run */
     int nsuspended; /* requests suspended and not yet resumed */
     atomic_bool stopping;
-    struct watch watches[MAX_WATCHES];
+    /* Indexed by descriptor, grown on demand: a worker may watch as many
+     * database connections as the pool gives it, and a descriptor's number
+     * finds its watch without a search. */
+    struct watch *watches;
+    int nwatches;
 };
 
 struct http_server {
@@ -602,27 +605,37 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
 
 /* ------------------------------------------------------ worker loops -- */
 
+/* The watch of `fd` (free: its fd is -1), the table grown to hold it when
+ * `grow`; NULL when `fd` is beyond the table and not `grow`. */
+static struct watch *watch_of(struct worker *w, int fd, bool grow)
+{
+    int n;
+
+    if (fd < w->nwatches)
+        return &w->watches[fd];
+    if (!grow)
+        return NULL;
+    for (n = w->nwatches > 0 ? w->nwatches : 64; n <= fd; n *= 2)
+        ;
+    w->watches = xrealloc(w->watches, (size_t)n * sizeof(*w->watches));
+    for (int i = w->nwatches; i < n; i++)
+        w->watches[i].fd = -1;
+    w->nwatches = n;
+    return &w->watches[fd];
+}
+
 int http_loop_watch(int fd, bool want_write, http_fd_fn fn, void *arg)
 {
     struct worker *w = this_worker;
-    struct watch *free_slot = NULL, *slot = NULL;
-    struct epoll_event ev = {.events = EPOLLIN | (want_write ? EPOLLOUT : 0u)};
+    struct watch *slot;
+    struct epoll_event ev = {.events = EPOLLIN | (want_write ? EPOLLOUT : 0u),
+                             .data.u64 = (uint64_t)fd};
 
-    if (w == NULL)
+    if (w == NULL || fd < 0)
         return -1;
-    for (int i = 0; i < MAX_WATCHES; i++) {
-        if (w->watches[i].fd == fd)
-            slot = &w->watches[i];
-        else if (w->watches[i].fd < 0 && free_slot == NULL)
-            free_slot = &w->watches[i];
-    }
-    if (slot == NULL && free_slot == NULL)
+    slot = watch_of(w, fd, true);
+    if (epoll_ctl(w->epfd, slot->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
         return -1;
-    ev.data.ptr = slot != NULL ? slot : free_slot;
-    if (epoll_ctl(w->epfd, slot != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
-        return -1;
-    if (slot == NULL)
-        slot = free_slot;
     *slot = (struct watch){fd, fn, arg};
     return 0;
 }
@@ -630,18 +643,18 @@ int http_loop_watch(int fd, bool want_write, http_fd_fn fn, void *arg)
 void http_loop_unwatch(int fd)
 {
     struct worker *w = this_worker;
+    struct watch *slot;
 
-    if (w == NULL || fd < 0)
+    if (w == NULL || fd < 0 || (slot = watch_of(w, fd, false)) == NULL || slot->fd != fd)
         return;
-    for (int i = 0; i < MAX_WATCHES; i++)
-        if (w->watches[i].fd == fd) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-            w->watches[i].fd = -1;
-        }
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    slot->fd = -1;
 }
 
-/* epoll data of the two descriptors the loop itself owns. */
-static char mhd_tag, wake_tag;
+/* epoll data of the two descriptors the loop itself owns; a watched
+ * descriptor's is its number. */
+#define MHD_TAG  UINT64_MAX
+#define WAKE_TAG (UINT64_MAX - 1)
 
 /*
  * One turn of a worker's loop: waits up to `max_ms` (less when MHD has a
@@ -668,13 +681,14 @@ static void run_turn(struct worker *w, int max_ms)
     n = epoll_wait(w->epfd, evs, 32, timeout);
     mhd_due = n <= 0 || timeout == 0;
     for (int i = 0; i < n; i++) {
-        struct watch *wa = evs[i].data.ptr;
+        uint64_t tag = evs[i].data.u64;
+        const struct watch *wa;
 
-        if (evs[i].data.ptr == &mhd_tag) {
+        if (tag == MHD_TAG) {
             mhd_due = true;
             continue;
         }
-        if (evs[i].data.ptr == &wake_tag) {
+        if (tag == WAKE_TAG) {
             /* Read, or every later turn of the drain would return at once. */
             uint64_t count;
 
@@ -682,7 +696,9 @@ static void run_turn(struct worker *w, int max_ms)
                 log_msg(LOG_WARN, "cannot read an HTTP worker's stop event", strerror(errno));
             continue;
         }
-        if (wa->fd < 0)
+        /* Looked up afresh: an earlier callback may have moved the table. */
+        wa = watch_of(w, (int)tag, false);
+        if (wa == NULL || wa->fd < 0)
             continue;
         wa->fn(wa->arg, (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
                (evs[i].events & EPOLLOUT) != 0);
@@ -704,9 +720,9 @@ static void *worker_loop(void *arg)
 
     this_worker = w;
     log_batch_begin();
-    ev.data.ptr = &mhd_tag;
+    ev.data.u64 = MHD_TAG;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev);
-    ev.data.ptr = &wake_tag;
+    ev.data.u64 = WAKE_TAG;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &ev);
     while (!atomic_load(&w->stopping))
         run_turn(w, 1000);
@@ -757,6 +773,7 @@ static void free_server(struct http_server *s)
             close(w->epfd);
         if (w->wakefd >= 0)
             close(w->wakefd);
+        free(w->watches);
     }
     free(s->workers);
     metrics_cleanup();
@@ -807,8 +824,6 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
         w->s = s;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        for (int k = 0; k < MAX_WATCHES; k++)
-            w->watches[k].fd = -1;
         w->mhd = w->epfd < 0 || w->wakefd < 0
                      ? NULL
                      : start_daemon(s, flags, (const struct sockaddr *)&addr,

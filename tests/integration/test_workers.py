@@ -109,6 +109,44 @@ class OneWorkerTest(DaemonTestCase):
         self.assert_ledger_invariant()
 
 
+class ManyConnectionsOneWorkerTest(DaemonTestCase):
+    """One worker with a large pool: every connection its fibers use is
+    watched by its loop, however many there are.  Eighteen purchases wait
+    for locked member rows, each on a connection of its own; the worker
+    still answers a balance read, and then records all eighteen."""
+
+    daemon_threads = 1
+    daemon_args = ("--pool-size", "20")
+
+    def test_eighteen_writes_wait_and_a_read_passes(self):
+        members = [enroll(self.daemon) for _ in range(18)]
+        other = enroll(self.daemon)
+        ids = ",".join(str(harness.id_num(m["id"])) for m in members)
+        lock = harness.LockSession(
+            self.cluster, self.db,
+            "SELECT DISTINCT 'locked' FROM (SELECT id FROM members WHERE id IN (%s) "
+            "FOR UPDATE) x;" % ids)
+        threads, out = [], []
+        try:
+            for m in members:
+                t = threading.Thread(target=lambda m=m: out.append(
+                    self.daemon.request("POST", "/v1/purchases", purchase_body(m))))
+                t.start()
+                threads.append(t)
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 18, 10.0)
+            self.assertTrue(waiting, "not all eighteen purchases waited for their rows")
+            r = self.req("GET", "/v1/members/%s/balance" % q(other["id"]))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(len(out), 0)
+        finally:
+            lock.release()
+            for t in threads:
+                t.join(60)
+        self.assertEqual(sorted(r.status for r in out), [201] * 18, out)
+        self.assertEqual({r.json()["points_earned"] for r in out}, {89})
+        self.assert_ledger_invariant()
+
+
 class DailyJobBesideTheWorkerTest(DaemonTestCase):
     """POST /v1/jobs/daily runs for seconds to minutes; on a daemon with
     one worker it must not hold up every other request meanwhile.  A psql
