@@ -45,13 +45,20 @@ int auth_init(const struct cfg *c, struct err *e);
 void auth_cleanup(void);
 
 /*
- * The server's authenticate hook: reads `Authorization: Bearer <token>`
- * (headers only), fills rq->who and checks rq->route->roles against the
- * caller's role.  Sets ERR_UNAUTHORIZED (missing, malformed, unknown,
- * revoked or expired credential), ERR_FORBIDDEN (the role may not call the
- * route) or ERR_UNAVAILABLE (the database could not be asked).  Uses and
- * releases a pool connection of its own.  Thread-safe.
+ * Authentication in two steps, so that only a cache miss waits for the
+ * database.  auth_check reads `Authorization: Bearer <token>` (headers
+ * only); on a cache hit it fills rq->who, checks rq->route->roles against
+ * the caller's role and returns 0.  It returns 1 with *miss (in rq's arena)
+ * when the database must be asked: auth_lookup then asks it, with a
+ * connection of its own from db_acquire (in a fiber, a worker's: the
+ * fiber sleeps while it waits), and finishes the same way.  Both set
+ * ERR_UNAUTHORIZED (missing, malformed, unknown, revoked or expired
+ * credential), ERR_FORBIDDEN (the role may not call the route) or
+ * ERR_UNAVAILABLE (the database could not be asked) and return -1.
+ * Thread-safe.
  */
-int auth_authenticate(struct req *rq, struct err *e);
+struct auth_miss;
+int auth_check(struct req *rq, struct auth_miss **miss, struct err *e);
+int auth_lookup(struct req *rq, const struct auth_miss *miss, struct err *e);
 
 #endif

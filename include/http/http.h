@@ -107,7 +107,8 @@ struct req {
      * its worker's reader), and `resume` builds its response once req_resume has
      * been called.  `resume_arg` is borrowed. */
     bool suspended;
-    bool resumed; /* req_resume was called: `resume` may run */
+    bool resumed;   /* req_resume was called: `resume` may run */
+    bool auth_held; /* held for req_auth_done, or just resumed from it */
     int (*resume)(struct req *rq, struct resp *rs, struct err *e, void *arg);
     void *resume_arg;
 };
@@ -155,6 +156,11 @@ void resp_raw(struct resp *rs, int status, const char *content_type, char *data,
 void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, struct err *, void *),
                  void *arg);
 void req_resume(struct req *rq);
+
+/* Ends an authentication that the authenticate hook left pending (it
+ * returned 1): `rc` and `e` are what the hook would have returned.  On the
+ * request's worker. */
+void req_auth_done(struct req *rq, int rc, const struct err *e);
 
 /* Called on the worker when a watched descriptor is ready. */
 typedef void (*http_fd_fn)(void *arg, bool readable, bool writable);

@@ -273,6 +273,50 @@ static int app_run(struct req *rq, struct resp *rs, struct err *e)
     return 0;
 }
 
+/* An authentication that needs the database, in a fiber of its own. */
+struct auth_run {
+    struct req *rq;
+    const struct auth_miss *miss; /* in rq's arena */
+    bool held;                    /* the server holds rq for req_auth_done */
+    int rc;
+    struct err e;
+};
+
+static void auth_main(void *arg)
+{
+    struct auth_run *ar = arg;
+
+    ar->rc = auth_lookup(ar->rq, ar->miss, &ar->e);
+    if (ar->held)
+        req_auth_done(ar->rq, ar->rc, &ar->e);
+}
+
+/* The server's hook: a cache hit answers at once; a miss asks the database
+ * in a fiber, so that the worker serves others meanwhile, unless the
+ * server cannot wait (then the worker waits too, as rarely as that is). */
+static int app_authenticate(struct req *rq, bool may_wait, struct err *e)
+{
+    struct auth_miss *miss = NULL;
+    struct auth_run *ar;
+    int rc = auth_check(rq, &miss, e);
+
+    if (rc != 1)
+        return rc;
+    if (!may_wait)
+        return auth_lookup(rq, miss, e);
+    api_fibers_enter();
+    ar = arena_alloc(&rq->arena, sizeof(*ar));
+    *ar = (struct auth_run){.rq = rq, .miss = miss};
+    err_clear(&ar->e);
+    if (fiber_switch(fiber_new(auth_main, ar))) {
+        if (ar->rc < 0)
+            *e = ar->e;
+        return ar->rc;
+    }
+    ar->held = true;
+    return 1;
+}
+
 /* After each turn of a worker's loop: first the fibers woken during it
  * (by a connection given back), then the reads the turn queued. */
 static void app_turn(void)
@@ -297,7 +341,7 @@ const struct http_app *api_app(const struct cfg *c)
     }
     app.routes = api_routes;
     app.nroutes = api_nroutes;
-    app.authenticate = auth_authenticate;
+    app.authenticate = app_authenticate;
     app.run = app_run;
     app.done = app_done;
     app.turn = app_turn;

@@ -358,32 +358,53 @@ static int lookup_db(const char *token, const char *hash, struct principal *who,
     return found;
 }
 
-int auth_authenticate(struct req *rq, struct err *e)
-{
-    char token[ADMIN_KEY_MAX + 1], hash[67];
-    struct principal who;
-    int64_t expires_at = 0;
-    uint64_t gen;
-    int found;
+/* What a look-up needs from the request's headers (in its arena). */
+struct auth_miss {
+    char token[ADMIN_KEY_MAX + 1];
+    char hash[67];
+    uint64_t gen; /* the cache's generation before the look-up began */
+};
 
-    ly_assert(rq->route != NULL);
-    if (read_bearer(req_header(rq, "Authorization"), token) < 0)
-        return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
-    secret_hash_bytea(token, hash);
-    memset(&who, 0, sizeof(who));
-    /* hash + 2 skips the "\\x" of the bytea form: the cache keys on hex. */
-    if (!notify_is_listening(st.listener) || !cache_get(hash + 2, &who)) {
-        gen = cache_gen();
-        found = lookup_db(token, hash, &who, &expires_at, e);
-        if (found < 0)
-            return -1;
-        if (found == 0)
-            return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
-        if (notify_is_listening(st.listener))
-            cache_put(hash + 2, gen, expires_at, &who);
-    }
-    rq->who = who;
-    if ((rq->route->roles & (unsigned)who.role) == 0)
+/* The caller found: the role check is the last step either way. */
+static int admit(struct req *rq, const struct principal *who, struct err *e)
+{
+    rq->who = *who;
+    if ((rq->route->roles & (unsigned)who->role) == 0)
         return err_set(e, ERR_FORBIDDEN, "this credential may not call this route");
     return 0;
+}
+
+int auth_check(struct req *rq, struct auth_miss **miss, struct err *e)
+{
+    struct auth_miss *m = arena_alloc(&rq->arena, sizeof(*m));
+    struct principal who;
+
+    ly_assert(rq->route != NULL);
+    if (read_bearer(req_header(rq, "Authorization"), m->token) < 0)
+        return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
+    secret_hash_bytea(m->token, m->hash);
+    memset(&who, 0, sizeof(who));
+    /* hash + 2 skips the "\\x" of the bytea form: the cache keys on hex. */
+    if (notify_is_listening(st.listener) && cache_get(m->hash + 2, &who))
+        return admit(rq, &who, e);
+    m->gen = cache_gen();
+    *miss = m;
+    return 1;
+}
+
+int auth_lookup(struct req *rq, const struct auth_miss *m, struct err *e)
+{
+    struct principal who;
+    int64_t expires_at = 0;
+    int found;
+
+    memset(&who, 0, sizeof(who));
+    found = lookup_db(m->token, m->hash, &who, &expires_at, e);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
+    if (notify_is_listening(st.listener))
+        cache_put(m->hash + 2, m->gen, expires_at, &who);
+    return admit(rq, &who, e);
 }

@@ -18,6 +18,8 @@
  *      remembered and sent on the final call, because queueing on the first
  *      call makes MHD 0.9.75 drop keep-alive.  A declared body far over the
  *      limit is the exception: it is refused at once so it is never read.
+ *      An authentication that has to ask the database holds the request
+ *      here (suspended, its body unread) until req_auth_done.
  *   2. body chunks: appended up to the limit, swallowed once the answer is
  *      known.
  *   3. the final call: parse JSON, run the route, render, queue.
@@ -277,6 +279,30 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
     return strstr(uri, "%00") != NULL ? &nul_in_uri : NULL;
 }
 
+/* The declared Content-Length, or 0 when there is none. */
+static unsigned long long declared_length(struct MHD_Connection *conn)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end;
+    unsigned long long n;
+
+    if (cl == NULL)
+        return 0;
+    n = strtoull(cl, &end, 10);
+    return *end == '\0' ? n : 0;
+}
+
+/*
+ * A declared body over the limit is refused with 413 either way.  Up to
+ * SWALLOW_FACTOR times the limit the body is read and dropped, so the
+ * client (which is still sending) gets the answer on an open connection;
+ * beyond that, reading it is not worth it: the answer goes out at once and
+ * MHD closes the connection, which a client still sending may see as a
+ * reset instead of the 413.
+ */
+#define SWALLOW_FACTOR 8
+
 static struct req *req_start(struct http_server *s, struct MHD_Connection *conn, const char *url,
                              const char *method, bool nul)
 {
@@ -325,11 +351,27 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
     }
     rq->route_index = idx;
     rq->route = &s->app->routes[idx];
-
-    if (rq->route->roles != ROLE_NONE && s->app->authenticate(rq, &rq->early_err) < 0) {
-        rq->early = true;
+    if (rq->early) /* an encoded NUL: 404 whoever asks */
         return rq;
+
+    if (rq->route->roles != ROLE_NONE) {
+        /* A body so large that it is refused at once (see the first call)
+         * cannot wait for a look-up: the answer has to go out in this call. */
+        bool may_wait = declared_length(conn) / SWALLOW_FACTOR <= s->cfg->body_limit;
+        int rc = s->app->authenticate(rq, may_wait, &rq->early_err);
+
+        if (rc < 0)
+            rq->early = true;
+        rq->auth_held = rc > 0;
     }
+    return rq;
+}
+
+/* The rest of the first call, once the caller is known: the body's type
+ * and size.  Answers at once only a declared body far over the limit. */
+static enum MHD_Result after_auth(struct http_server *s, struct MHD_Connection *conn,
+                                  struct req *rq)
+{
     if (rq->has_body) {
         const char *ct =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -338,32 +380,13 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
             early_answer(rq, ERR_UNSUPPORTED_MEDIA_TYPE,
                          "request bodies must be application/json; charset=utf-8");
     }
-    return rq;
+    if (!rq->early && rq->has_body && declared_length(conn) > s->cfg->body_limit) {
+        early_answer(rq, ERR_PAYLOAD_TOO_LARGE, "request body is over the limit");
+        if (declared_length(conn) / SWALLOW_FACTOR > s->cfg->body_limit)
+            return queue_problem(rq, &rq->early_err);
+    }
+    return MHD_YES;
 }
-
-/* The declared Content-Length, or 0 when there is none. */
-static unsigned long long declared_length(struct MHD_Connection *conn)
-{
-    const char *cl =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    char *end;
-    unsigned long long n;
-
-    if (cl == NULL)
-        return 0;
-    n = strtoull(cl, &end, 10);
-    return *end == '\0' ? n : 0;
-}
-
-/*
- * A declared body over the limit is refused with 413 either way.  Up to
- * SWALLOW_FACTOR times the limit the body is read and dropped, so the
- * client (which is still sending) gets the answer on an open connection;
- * beyond that, reading it is not worth it: the answer goes out at once and
- * MHD closes the connection, which a client still sending may see as a
- * reset instead of the 413.
- */
-#define SWALLOW_FACTOR 8
 
 /* --------------------------------------------------------- final call -- */
 
@@ -491,6 +514,17 @@ void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, stru
     MHD_suspend_connection(rq->conn);
 }
 
+void req_auth_done(struct req *rq, int rc, const struct err *e)
+{
+    ly_assert(rq->auth_held && !rq->early);
+    if (rc < 0) {
+        rq->early_err = *e;
+        rq->early = true;
+    }
+    MHD_resume_connection(rq->conn);
+    this_worker->resumed = true;
+}
+
 void req_resume(struct req *rq)
 {
     rq->resumed = true;
@@ -513,12 +547,21 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
         pthread_mutex_lock(&s->lock);
         s->inflight++;
         pthread_mutex_unlock(&s->lock);
-        if (!rq->early && rq->has_body && declared_length(conn) > s->cfg->body_limit) {
-            early_answer(rq, ERR_PAYLOAD_TOO_LARGE, "request body is over the limit");
-            if (declared_length(conn) / SWALLOW_FACTOR > s->cfg->body_limit)
-                return queue_problem(rq, &rq->early_err);
+        if (rq->auth_held) {
+            /* Until req_auth_done; counted so that a stop waits for it. */
+            this_worker->nsuspended++;
+            MHD_suspend_connection(conn);
+            return MHD_YES;
         }
-        return MHD_YES;
+        return after_auth(s, conn, rq);
+    }
+    if (rq->auth_held) {
+        /* After req_auth_done's resume MHD repeats the headers-only call
+         * (MHD 0.9.75 connection.c, HEADERS_PROCESSED); the body follows.
+         * The stop's count lets go of the request now. */
+        rq->auth_held = false;
+        this_worker->nsuspended--;
+        return after_auth(s, conn, rq);
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -557,6 +600,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (rq == NULL || (void *)rq == &nul_in_uri)
         return;
     *req_cls = NULL;
+    /* Resumed by req_auth_done, but the client had gone. */
+    if (rq->auth_held && this_worker != NULL) {
+        rq->auth_held = false;
+        this_worker->nsuspended--;
+    }
     /* Resumed, but MHD ended the connection (its client had gone) without
      * calling the handler's second half.  That half still runs, for what
      * it owns (a fiber's response, a read's result), and its answer is

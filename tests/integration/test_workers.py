@@ -147,6 +147,54 @@ class ManyConnectionsOneWorkerTest(DaemonTestCase):
         self.assert_ledger_invariant()
 
 
+class AuthLookupBesideTheWorkerTest(DaemonTestCase):
+    """A credential the cache does not know is looked up in the database
+    without holding up the worker.  A psql session locks member_tokens, so
+    the look-ups of two fresh member tokens wait: one client waits for its
+    answer, the other hangs up.  Meanwhile the one worker answers a balance
+    read and a purchase made with a key it knows; once the lock goes the
+    waiting client gets its 200, and a stop is clean."""
+
+    daemon_threads = 1
+
+    def test_requests_pass_a_credential_look_up(self):
+        m = enroll(self.daemon)
+        tokens = [harness.member_token(self.daemon, m["id"])["token"] for _ in range(2)]
+        self.assertEqual(self.req("GET", "/v1/members/%s" % q(m["id"])).status, 200)
+        lock = harness.LockSession(self.cluster, self.db,
+                                   "LOCK TABLE member_tokens IN ACCESS EXCLUSIVE MODE; "
+                                   "SELECT 'locked';")
+        t, out, gone = None, [], None
+        try:
+            t = threading.Thread(target=lambda: out.append(
+                self.daemon.request("GET", "/v1/me", token=tokens[0])))
+            t.start()
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
+            self.assertTrue(waiting, "the look-up never waited for member_tokens")
+            gone = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10)
+            gone.sendall(("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                          % tokens[1]).encode())
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 2, 10.0)
+            self.assertTrue(waiting, "the second look-up never waited for member_tokens")
+            gone.close()
+            r = self.req("GET", "/v1/members/%s/balance" % q(m["id"]))
+            self.assertEqual(r.status, 200, r)
+            r = self.req("POST", "/v1/purchases", purchase_body(m))
+            self.assertEqual(r.status, 201, r)
+            self.assertTrue(t.is_alive())
+            self.assertEqual(waiting_for_locks(self), 2)
+        finally:
+            lock.release()
+            if t is not None:
+                t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual([r.status for r in out], [200], out)
+        self.assertEqual(out[0].json()["id"], m["id"])
+        self.assertEqual(out[0].json()["points_balance"], 89)
+        self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
+        self.assert_ledger_invariant()
+
+
 class DailyJobBesideTheWorkerTest(DaemonTestCase):
     """POST /v1/jobs/daily runs for seconds to minutes; on a daemon with
     one worker it must not hold up every other request meanwhile.  A psql
