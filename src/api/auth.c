@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/auth_cache.h"
 #include "api/secret.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -33,34 +34,12 @@
 #include "store/keys.h"
 #include "store/notify.h"
 
-#define CACHE_SLOTS     4096 /* a power of two */
-#define CACHE_MAX       3072 /* when reached, everything is evicted */
-#define CACHE_MAX_AGE_S 60   /* belt and braces should a notification ever be lost */
-#define ADMIN_KEY_MIN   16
-#define ADMIN_KEY_MAX   200
-#define ADMIN_KEY_NAME  "LOYALTY_ADMIN_KEY"
-#define ADMIN_RETRY_S   1
+#define ADMIN_KEY_MIN  16
+#define ADMIN_KEY_MAX  200
+#define ADMIN_KEY_NAME "LOYALTY_ADMIN_KEY"
+#define ADMIN_RETRY_S  1
 
 static const char *const auth_channels[] = {"loyalty_auth", NULL};
-
-/* ---------------------------------------------------------------- cache -- */
-
-struct cache_entry {
-    uint64_t gen;       /* the entry exists only while this equals cache.gen */
-    char hash[64];      /* lowercase hex SHA-256, no NUL */
-    int64_t expires_at; /* unix seconds; INT64_MAX for API keys */
-    int64_t cached_at;  /* monotonic seconds */
-    struct principal who;
-};
-
-/* Apart from the lock so that the table stays in .bss. */
-static struct cache_entry cache_slots[CACHE_SLOTS];
-
-static struct {
-    pthread_rwlock_t lock;
-    uint64_t gen; /* 0 is never current: zeroed slots are empty */
-    int count;
-} cache = {PTHREAD_RWLOCK_INITIALIZER, 1, 0};
 
 static int64_t mono_s(void)
 {
@@ -68,87 +47,6 @@ static int64_t mono_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec;
-}
-
-/* SHA-256 output is uniform, so its first 16 hex digits make a fine hash. */
-static size_t slot_of(const char *hex)
-{
-    uint64_t h = 0;
-
-    for (int i = 0; i < 16; i++) {
-        char c = hex[i];
-
-        h = h << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-    }
-    return (size_t)(h & (CACHE_SLOTS - 1));
-}
-
-static void cache_flush(void)
-{
-    pthread_rwlock_wrlock(&cache.lock);
-    cache.gen++;
-    cache.count = 0;
-    pthread_rwlock_unlock(&cache.lock);
-}
-
-static uint64_t cache_gen(void)
-{
-    uint64_t g;
-
-    pthread_rwlock_rdlock(&cache.lock);
-    g = cache.gen;
-    pthread_rwlock_unlock(&cache.lock);
-    return g;
-}
-
-static bool cache_get(const char *hex, struct principal *who)
-{
-    int64_t now = (int64_t)time(NULL), mono = mono_s();
-    bool hit = false;
-
-    pthread_rwlock_rdlock(&cache.lock);
-    for (size_t i = slot_of(hex), n = 0; n < CACHE_SLOTS; i = (i + 1) & (CACHE_SLOTS - 1), n++) {
-        const struct cache_entry *s = &cache_slots[i];
-
-        if (s->gen != cache.gen)
-            break;
-        if (memcmp(s->hash, hex, 64) == 0) {
-            hit = now < s->expires_at && mono - s->cached_at < CACHE_MAX_AGE_S;
-            if (hit)
-                *who = s->who;
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&cache.lock);
-    return hit;
-}
-
-/* Remembers a principal read while the cache was at generation `seen`. */
-static void cache_put(const char *hex, uint64_t seen, int64_t expires_at,
-                      const struct principal *who)
-{
-    size_t i;
-
-    pthread_rwlock_wrlock(&cache.lock);
-    if (cache.gen != seen)
-        goto out;
-    if (cache.count >= CACHE_MAX) {
-        cache.gen++;
-        cache.count = 0;
-    }
-    /* count < CACHE_SLOTS, so an empty slot is always found. */
-    for (i = slot_of(hex); cache_slots[i].gen == cache.gen; i = (i + 1) & (CACHE_SLOTS - 1))
-        if (memcmp(cache_slots[i].hash, hex, 64) == 0)
-            break;
-    if (cache_slots[i].gen != cache.gen)
-        cache.count++;
-    cache_slots[i].gen = cache.gen;
-    memcpy(cache_slots[i].hash, hex, 64);
-    cache_slots[i].expires_at = expires_at;
-    cache_slots[i].cached_at = mono_s();
-    cache_slots[i].who = *who;
-out:
-    pthread_rwlock_unlock(&cache.lock);
 }
 
 /* ---------------------------------------------------------------- state -- */
@@ -166,7 +64,7 @@ static void on_auth_change(const char *channel, void *arg)
 {
     (void)channel;
     (void)arg;
-    cache_flush();
+    auth_cache_flush();
 }
 
 void auth_secret_new(const char *prefix, char secret[AUTH_SECRET_SIZE], char hash[67])
@@ -262,7 +160,7 @@ void auth_cleanup(void)
     notify_stop(st.listener);
     st.listener = NULL;
     atomic_store(&st.admin_pending, false);
-    cache_flush();
+    auth_cache_flush();
 }
 
 /* ------------------------------------------------------- authenticate -- */
@@ -385,9 +283,10 @@ int auth_check(struct req *rq, struct auth_miss **miss, struct err *e)
     secret_hash_bytea(m->token, m->hash);
     memset(&who, 0, sizeof(who));
     /* hash + 2 skips the "\\x" of the bytea form: the cache keys on hex. */
-    if (notify_is_listening(st.listener) && cache_get(m->hash + 2, &who))
+    if (notify_is_listening(st.listener) &&
+        auth_cache_get(m->hash + 2, (int64_t)time(NULL), mono_s(), &who))
         return admit(rq, &who, e);
-    m->gen = cache_gen();
+    m->gen = auth_cache_gen();
     *miss = m;
     return 1;
 }
@@ -405,6 +304,6 @@ int auth_lookup(struct req *rq, const struct auth_miss *m, struct err *e)
     if (found == 0)
         return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
     if (notify_is_listening(st.listener))
-        cache_put(m->hash + 2, m->gen, expires_at, &who);
+        auth_cache_put(m->hash + 2, m->gen, expires_at, mono_s(), &who);
     return admit(rq, &who, e);
 }
