@@ -11,80 +11,36 @@
  * (a second run of a date finds nothing left to do).
  *
  * A run takes seconds to minutes, so it runs on a thread of its own while
- * the request's fiber sleeps on an eventfd that the thread signals when it
- * is done: the worker (the only one, on a small machine) goes on serving
- * every other request meanwhile.
+ * the request's fiber sleeps (core/beside.h): the worker (the only one, on
+ * a small machine) goes on serving every other request meanwhile.
  *
  * Must not contain SQL or choose HTTP statuses.
  */
 #include "store/jobs.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "api/app.h"
 #include "api/daily_job.h"
 #include "api/handlers.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
-#include "core/fiber.h"
+#include "core/beside.h"
 
-/* A run handed to a thread of its own.  Lives in the request's arena: the
- * fiber does not return before the thread has ended. */
-struct offload {
+/* One run of the job, handed to a thread of its own (core/beside.h). */
+struct run {
     const struct rules_snapshot *snap; /* borrowed: held by the request */
     const char *date;
-    int efd; /* eventfd, written once by the thread when the run is over */
     int rc;
     struct daily_job_counts c;
     struct err e;
 };
 
-static void *offload_main(void *arg)
+static void run_job(void *arg)
 {
-    struct offload *o = arg;
-    uint64_t one = 1;
+    struct run *r = arg;
 
-    o->rc = daily_job_run(o->snap, o->date, &o->c, &o->e);
-    /* Cannot fail: the counter is far from its maximum. */
-    while (write(o->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-        ;
-    return NULL;
-}
-
-/* Runs the job on a thread of its own and sleeps until it is over. */
-static int run_beside(const struct rules_snapshot *snap, const char *date,
-                      struct daily_job_counts *out, struct err *e)
-{
-    struct offload o = {.snap = snap, .date = date};
-    pthread_t t;
-    uint64_t n;
-
-    err_clear(&o.e);
-    o.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (o.efd < 0)
-        return err_internal(e, ERR_UNAVAILABLE, "cannot make an eventfd: %s", strerror(errno));
-    if (pthread_create(&t, NULL, offload_main, &o) != 0) {
-        close(o.efd);
-        return err_internal(e, ERR_UNAVAILABLE, "cannot start the daily job's thread");
-    }
-    /* A failed wait (poll(2) itself failing) must still not let `o` go
-     * while the thread runs: pthread_join below waits in any case. */
-    while (read(o.efd, &n, sizeof(n)) < 0 && fiber_wait_fd(o.efd, false) == 0)
-        ;
-    pthread_join(t, NULL);
-    fiber_forget_fd(o.efd);
-    close(o.efd);
-    if (o.rc < 0) {
-        *e = o.e;
-        return -1;
-    }
-    *out = o.c;
-    return 0;
+    r->rc = daily_job_run(r->snap, r->date, &r->c, &r->e);
 }
 
 /* POST /v1/jobs/daily {date} -> 200 {date, birthday_gifts, released, expired_points,
@@ -93,7 +49,7 @@ int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e)
 {
     static const char *const allowed[] = {"date", NULL};
     const struct rules_snapshot *snap;
-    struct daily_job_counts c;
+    struct run r;
     const char *date = NULL;
     char today[11];
     struct db *db;
@@ -118,12 +74,18 @@ int api_jobs_daily(struct req *rq, struct resp *rs, struct err *e)
     if (strcmp(date, today) > 0)
         return err_field(e, "date", "must not be after today (%s in %s)", today,
                          snap->rules.timezone);
-    if (run_beside(snap, date, &c, e) < 0)
+    r = (struct run){.snap = snap, .date = date};
+    err_clear(&r.e);
+    if (run_beside(run_job, &r) < 0)
+        return err_internal(e, ERR_UNAVAILABLE, "cannot start the daily job's thread");
+    if (r.rc < 0) {
+        *e = r.e;
         return -1;
+    }
     body = json_pack("{s:s, s:I, s:I, s:I, s:I}", "date", date, "birthday_gifts",
-                     (json_int_t)c.birthday_gifts, "released", (json_int_t)c.released,
-                     "expired_points", (json_int_t)c.expired_points, "downgrades",
-                     (json_int_t)c.downgrades);
+                     (json_int_t)r.c.birthday_gifts, "released", (json_int_t)r.c.released,
+                     "expired_points", (json_int_t)r.c.expired_points, "downgrades",
+                     (json_int_t)r.c.downgrades);
     if (body == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering a daily job");
     resp_json(rs, 200, body);
