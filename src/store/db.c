@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/beside.h"
 #include "core/buf.h"
 #include "core/fiber.h"
 #include "core/log.h"
@@ -124,8 +125,40 @@ PGconn *db_connect(const char *url, struct err *e)
     return conn;
 }
 
-/* (Re)opens db's connection, at most once per backoff period.  Connecting
- * itself blocks the thread (rare: a start, or after an outage). */
+struct connect_call {
+    const char *url;
+    PGconn *conn;
+    struct err e;
+};
+
+static void connect_call(void *arg)
+{
+    struct connect_call *c = arg;
+
+    c->conn = db_connect(c->url, &c->e);
+}
+
+/* db_connect, in a fiber on a thread of its own (core/beside.h): libpq's
+ * connect blocks (connect_timeout bounds only its blocking form), up to
+ * seconds when the server's host does not answer, and the fiber's worker
+ * must go on serving meanwhile.  Anywhere else, and should no thread be
+ * had, the caller's thread connects itself. */
+static PGconn *connect_aside(const char *url, struct err *e)
+{
+    struct connect_call c = {.url = url};
+
+    if (fiber_self() == NULL)
+        return db_connect(url, e);
+    err_clear(&c.e);
+    if (run_beside(connect_call, &c) < 0)
+        return db_connect(url, e);
+    if (c.conn == NULL)
+        *e = c.e;
+    return c.conn;
+}
+
+/* (Re)opens db's connection, at most once per backoff period; a fiber's
+ * connect does not block its worker (connect_aside). */
 int db_conn_ensure(struct db *db, struct err *e)
 {
     uint64_t t;
@@ -141,7 +174,7 @@ int db_conn_ensure(struct db *db, struct err *e)
     db->in_tx = false;
     db->begin_pending = false;
     db->broken = false;
-    db->conn = db_connect(conn_url, e);
+    db->conn = connect_aside(conn_url, e);
     if (db->conn == NULL)
         return -1;
     db->sock = PQsocket(db->conn);

@@ -20,10 +20,13 @@ it still exits cleanly after clients hung up on their requests."""
 
 import datetime
 import json
+import os
+import re
 import secrets
 import signal
 import socket
 import threading
+import time
 
 import harness
 from harness import DaemonTestCase, enroll, q
@@ -192,6 +195,111 @@ class AuthLookupBesideTheWorkerTest(DaemonTestCase):
         self.assertEqual(out[0].json()["id"], m["id"])
         self.assertEqual(out[0].json()["points_balance"], 89)
         self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
+        self.assert_ledger_invariant()
+
+
+class HangingProxy:
+    """TCP on 127.0.0.1 to the cluster's unix socket, byte for byte; while
+    `hang` is set, a new connection is accepted and then never answered,
+    as by a database host that has stopped answering."""
+
+    def __init__(self, cluster):
+        self.target = os.path.join(cluster.host, ".s.PGSQL.%d" % cluster.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.hang = threading.Event()
+        self.held, self.socks = [], []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            self.socks.append(c)
+            if self.hang.is_set():
+                self.held.append(c)
+                continue
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(self.target)
+            self.socks.append(up)
+            for a, b in ((c, up), (up, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+class ConnectBesideTheWorkerTest(DaemonTestCase):
+    """A connect that the database's host does not answer (libpq waits up
+    to its connect_timeout, 3 s) does not hold up the worker.  A daemon with
+    one worker reaches the database through a proxy; its connections are
+    ended, the proxy stops answering, and a purchase then has to connect
+    again.  While that connect hangs, the worker answers /healthz at once.
+    Afterwards the purchase fails cleanly (503), and once the host answers
+    again a purchase is recorded."""
+
+    def test_health_answers_while_a_connect_hangs(self):
+        proxy = HangingProxy(self.cluster)
+        dbname = re.search(r"dbname=(\S+)", self.db).group(1)
+        d = harness.Daemon(harness.conninfo("127.0.0.1", proxy.port, self.cluster.user, dbname),
+                           threads=1, args=("--pool-size", "2"))
+        t, out = None, []
+        try:
+            m = enroll(d)
+            self.assertEqual(d.request("POST", "/v1/purchases", purchase_body(m)).status, 201)
+            proxy.hang.set()
+            # Every daemon connection but the LISTEN ones (on threads of
+            # their own, they would reconnect through the proxy too).
+            self.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND application_name = 'loyaltyd' "
+                      "AND query NOT LIKE 'LISTEN %';")
+            t = threading.Thread(target=lambda: out.append(
+                d.request("POST", "/v1/purchases", purchase_body(m))))
+            t.start()
+            connecting, _ = harness.poll_until(lambda: len(proxy.held) > 0, 10.0)
+            self.assertTrue(connecting, "the purchase never connected again")
+            t0 = time.monotonic()
+            r = d.request("GET", "/healthz", token=None)
+            waited = time.monotonic() - t0
+            self.assertEqual(r.status, 200, r)
+            # A worker stuck in the connect would answer only after libpq's
+            # 3 s connect_timeout.
+            self.assertLess(waited, 1.0)
+            proxy.hang.clear()
+            t.join(60)
+            self.assertFalse(t.is_alive())
+            harness.assert_problem(self, out[0], 503, "unavailable")
+            r, _ = harness.poll_until(lambda: (lambda x: x if x.status == 201 else None)(
+                d.request("POST", "/v1/purchases", purchase_body(m))), 10.0)
+            self.assertIsNotNone(r, "no purchase recorded after the host answered again")
+            self.assertEqual(r.json()["points_earned"], 89)
+            d.stop()  # asserts exit code 0 and no sanitizer report
+        finally:
+            proxy.hang.clear()
+            if t is not None:
+                t.join(60)
+            d.stop()
+            proxy.close()
         self.assert_ledger_invariant()
 
 
