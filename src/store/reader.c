@@ -7,9 +7,14 @@
  * it.  Results come back in order; libpq ends each query's results with a
  * NULL, which is when a job (one or two queries) is complete.
  *
+ * A connect runs on a thread of its own (core/beside.h): the owner's loop
+ * watches its eventfd instead of the socket meanwhile, and the jobs
+ * submitted in the meantime wait in `waiting` and go out together once the
+ * connection is up (or fail together when it is not).
+ *
  * Must not run anything but reads outside a transaction, wait on the
- * socket (it is non-blocking; only a connect, when the connection is down,
- * waits, bounded by its connect_timeout), or keep a job after its `done`.
+ * socket or on a connect (it is non-blocking), or keep a job after its
+ * `done`.
  */
 #include "store/reader.h"
 
@@ -18,17 +23,28 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/beside.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 
 #define MAX_PREPARED         64
 #define RECONNECT_BACKOFF_US 200000u
 
+/* A connect on its own thread: what it needs and what it made. */
+struct connect_call {
+    const char *url;
+    PGconn *conn; /* NULL: failed, see e */
+    struct err e;
+};
+
 struct reader {
     const char *url;
     reader_watch_fn watch;
     void *watch_arg;
-    PGconn *conn; /* NULL while down */
+    PGconn *conn;                                   /* NULL while down or connecting */
+    struct beside *connecting;                      /* a connect in progress, else NULL */
+    struct connect_call call;                       /* its call (stays put: the thread uses it) */
+    struct reader_job *waiting_head, *waiting_tail; /* submitted meanwhile */
     int fd;
     bool want_write;         /* output not yet flushed */
     bool unsynced;           /* jobs sent since the last Sync */
@@ -104,25 +120,80 @@ static void drop(struct reader *r, const char *why)
     }
 }
 
-static int open_conn(struct reader *r, struct err *e)
+static void connect_main(void *arg)
+{
+    struct connect_call *c = arg;
+
+    c->conn = db_connect(c->url, &c->e);
+}
+
+/* Starts a connect, at most once per backoff period. */
+static int start_connect(struct reader *r, struct err *e)
 {
     uint64_t t = now_us();
 
     if (r->last_connect_us != 0 && t - r->last_connect_us < RECONNECT_BACKOFF_US)
         return err_internal(e, ERR_UNAVAILABLE, "database connection down, backing off");
     r->last_connect_us = t;
-    r->conn = db_connect(r->url, e);
-    if (r->conn == NULL)
-        return -1;
-    if (PQsetnonblocking(r->conn, 1) != 0 || PQenterPipelineMode(r->conn) != 1) {
+    r->call = (struct connect_call){.url = r->url};
+    err_clear(&r->call.e);
+    r->connecting = beside_start(connect_main, &r->call);
+    if (r->connecting == NULL)
+        return err_internal(e, ERR_UNAVAILABLE, "cannot start a reader connect");
+    set_watch(r, beside_fd(r->connecting), false);
+    return 0;
+}
+
+static void wait_for_connect(struct reader *r, struct reader_job *job)
+{
+    job->next = NULL;
+    if (r->waiting_tail != NULL)
+        r->waiting_tail->next = job;
+    else
+        r->waiting_head = job;
+    r->waiting_tail = job;
+}
+
+static void send_job(struct reader *r, struct reader_job *job);
+
+/* The connect has ended: sets the connection up and sends the jobs that
+ * waited for it, or fails them all. */
+static void finish_connect(struct reader *r)
+{
+    struct reader_job *job = r->waiting_head, *next;
+
+    set_watch(r, -1, false);
+    beside_end(r->connecting);
+    r->connecting = NULL;
+    r->waiting_head = r->waiting_tail = NULL;
+    r->conn = r->call.conn;
+    if (r->conn != NULL &&
+        (PQsetnonblocking(r->conn, 1) != 0 || PQenterPipelineMode(r->conn) != 1)) {
         PQfinish(r->conn);
         r->conn = NULL;
-        return err_internal(e, ERR_UNAVAILABLE, "cannot set up a reader connection");
+        err_internal(&r->call.e, ERR_UNAVAILABLE, "cannot set up a reader connection");
+    }
+    if (r->conn == NULL) {
+        for (; job != NULL; job = next) {
+            next = job->next;
+            job->done(job->arg, NULL, &r->call.e);
+        }
+        return;
     }
     r->last_connect_us = 0;
     r->nprepared = 0;
     set_watch(r, PQsocket(r->conn), false);
-    return 0;
+    for (; job != NULL && r->conn != NULL; job = next) {
+        next = job->next;
+        job->next = NULL; /* it joins the list in flight */
+        send_job(r, job);
+    }
+    /* A send that failed dropped the connection: the rest fail too. */
+    for (; job != NULL; job = next) {
+        next = job->next;
+        fail(job, ERR_UNAVAILABLE, "reader connection dropped");
+    }
+    reader_flush(r);
 }
 
 struct reader *reader_new(const char *url, reader_watch_fn watch, void *watch_arg)
@@ -154,10 +225,20 @@ void reader_submit(struct reader *r, struct reader_job *job)
     job->queries_left = 1;
     err_clear(&job->err);
     err_clear(&e);
-    if (r->conn == NULL && open_conn(r, &e) < 0) {
+    if (r->conn == NULL && r->connecting == NULL && start_connect(r, &e) < 0) {
         job->done(job->arg, NULL, &e);
         return;
     }
+    if (r->connecting != NULL) {
+        wait_for_connect(r, job);
+        return;
+    }
+    send_job(r, job);
+}
+
+/* Puts a job into the connection's buffer. */
+static void send_job(struct reader *r, struct reader_job *job)
+{
     if (!is_prepared(r, job->stmt)) {
         ly_assert(r->nprepared < MAX_PREPARED);
         if (!PQsendPrepare(r->conn, job->stmt->name, job->stmt->sql, 0, NULL))
@@ -273,6 +354,11 @@ static void collect(struct reader *r)
 
 void reader_ready(struct reader *r, bool readable, bool writable)
 {
+    if (r->connecting != NULL) {
+        if (readable)
+            finish_connect(r);
+        return;
+    }
     if (r->conn == NULL)
         return;
     if (writable)
@@ -285,6 +371,20 @@ void reader_free(struct reader *r)
 {
     if (r == NULL)
         return;
+    if (r->connecting != NULL) {
+        /* At a worker's end only: the connect has at most its timeout left. */
+        struct reader_job *job = r->waiting_head, *next;
+
+        set_watch(r, -1, false);
+        beside_end(r->connecting);
+        r->connecting = NULL;
+        if (r->call.conn != NULL)
+            PQfinish(r->call.conn);
+        for (; job != NULL; job = next) {
+            next = job->next;
+            fail(job, ERR_UNAVAILABLE, "reader closing while connecting");
+        }
+    }
     if (r->head != NULL)
         drop(r, "reader closing with reads in flight");
     if (r->conn != NULL) {

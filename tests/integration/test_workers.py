@@ -253,50 +253,68 @@ class ConnectBesideTheWorkerTest(DaemonTestCase):
     """A connect that the database's host does not answer (libpq waits up
     to its connect_timeout, 3 s) does not hold up the worker.  A daemon with
     one worker reaches the database through a proxy; its connections are
-    ended, the proxy stops answering, and a purchase then has to connect
-    again.  While that connect hangs, the worker answers /healthz at once.
-    Afterwards the purchase fails cleanly (503), and once the host answers
-    again a purchase is recorded."""
+    ended, the proxy stops answering, and a purchase (in a fiber) and a
+    balance read (on the worker's reader) then have to connect again.  While
+    both connects hang, the worker answers /healthz at once.  Both then
+    fail cleanly (503), and once the host answers again both succeed."""
 
-    def test_health_answers_while_a_connect_hangs(self):
+    def test_health_answers_while_connects_hang(self):
         proxy = HangingProxy(self.cluster)
         dbname = re.search(r"dbname=(\S+)", self.db).group(1)
         d = harness.Daemon(harness.conninfo("127.0.0.1", proxy.port, self.cluster.user, dbname),
                            threads=1, args=("--pool-size", "2"))
-        t, out = None, []
+        balance = "/v1/members/%s/balance"
+        threads, out = [], {}
         try:
             m = enroll(d)
             self.assertEqual(d.request("POST", "/v1/purchases", purchase_body(m)).status, 201)
+            self.assertEqual(d.request("GET", balance % q(m["id"])).status, 200)
             proxy.hang.set()
             # Every daemon connection but the LISTEN ones (on threads of
             # their own, they would reconnect through the proxy too).
             self.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                       "WHERE datname = current_database() AND application_name = 'loyaltyd' "
                       "AND query NOT LIKE 'LISTEN %';")
-            t = threading.Thread(target=lambda: out.append(
-                d.request("POST", "/v1/purchases", purchase_body(m))))
-            t.start()
-            connecting, _ = harness.poll_until(lambda: len(proxy.held) > 0, 10.0)
-            self.assertTrue(connecting, "the purchase never connected again")
-            t0 = time.monotonic()
-            r = d.request("GET", "/healthz", token=None)
-            waited = time.monotonic() - t0
-            self.assertEqual(r.status, 200, r)
-            # A worker stuck in the connect would answer only after libpq's
-            # 3 s connect_timeout.
-            self.assertLess(waited, 1.0)
+            # The reader sees its connection end by itself; the next read connects.
+            dropped, _ = harness.poll_until(lambda: "reader connection dropped" in d.log(), 10.0)
+            self.assertTrue(dropped, d.log_tail())
+            calls = (("balance", lambda: d.request("GET", balance % q(m["id"]))),
+                     ("purchase", lambda: d.request("POST", "/v1/purchases", purchase_body(m))))
+            for k, (name, call) in enumerate(calls):
+                t = threading.Thread(target=lambda n=name, c=call: out.__setitem__(n, c()))
+                t.start()
+                threads.append(t)
+                connecting, _ = harness.poll_until(lambda: len(proxy.held) > k, 10.0)
+                self.assertTrue(connecting, "the %s never connected again" % name)
+                t0 = time.monotonic()
+                r = d.request("GET", "/healthz", token=None)
+                waited = time.monotonic() - t0
+                self.assertEqual(r.status, 200, r)
+                # A worker stuck in the connect would answer only after
+                # libpq's 3 s connect_timeout.
+                self.assertLess(waited, 1.0, "/healthz behind the %s's connect" % name)
             proxy.hang.clear()
-            t.join(60)
-            self.assertFalse(t.is_alive())
-            harness.assert_problem(self, out[0], 503, "unavailable")
-            r, _ = harness.poll_until(lambda: (lambda x: x if x.status == 201 else None)(
-                d.request("POST", "/v1/purchases", purchase_body(m))), 10.0)
+            for t in threads:
+                t.join(60)
+            self.assertFalse(any(t.is_alive() for t in threads))
+            harness.assert_problem(self, out["purchase"], 503, "unavailable")
+            harness.assert_problem(self, out["balance"], 503, "unavailable")
+
+            def recorded():
+                r = d.request("POST", "/v1/purchases", purchase_body(m))
+                return r if r.status == 201 else None
+            r, _ = harness.poll_until(recorded, 10.0)
             self.assertIsNotNone(r, "no purchase recorded after the host answered again")
             self.assertEqual(r.json()["points_earned"], 89)
+            r, _ = harness.poll_until(
+                lambda: (lambda x: x if x.status == 200 else None)(
+                    d.request("GET", balance % q(m["id"]))), 10.0)
+            self.assertIsNotNone(r, "no balance read after the host answered again")
+            self.assertEqual(r.json()["points_balance"], 178)
             d.stop()  # asserts exit code 0 and no sanitizer report
         finally:
             proxy.hang.clear()
-            if t is not None:
+            for t in threads:
                 t.join(60)
             d.stop()
             proxy.close()
