@@ -64,6 +64,28 @@ def purchase_behind_lock(tc, member, waiters):
     return t, out
 
 
+def others_pass(tc, member, waiter, waiters):
+    """While the thread `waiter` waits in the database, with `waiters`
+    sessions waiting for locks in all: a balance read and a purchase for
+    `member` are answered, and nothing they did ended the wait."""
+    r = tc.req("GET", "/v1/members/%s/balance" % q(member["id"]))
+    tc.assertEqual(r.status, 200, r)
+    r = tc.req("POST", "/v1/purchases", purchase_body(member))
+    tc.assertEqual(r.status, 201, r)
+    tc.assertEqual(r.json()["points_earned"], 89)
+    tc.assertTrue(waiter.is_alive())
+    tc.assertEqual(waiting_for_locks(tc), waiters)
+
+
+def release_then_join(tc, lock, thread):
+    """Ends the lock, then asserts that `thread` (None: never started)
+    ends too."""
+    lock.release()
+    if thread is not None:
+        thread.join(60)
+        tc.assertFalse(thread.is_alive())
+
+
 class OneWorkerTest(DaemonTestCase):
     # One worker thread: every request below is served by it.
     daemon_threads = 1
@@ -180,17 +202,9 @@ class AuthLookupBesideTheWorkerTest(DaemonTestCase):
             waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 2, 10.0)
             self.assertTrue(waiting, "the second look-up never waited for member_tokens")
             gone.close()
-            r = self.req("GET", "/v1/members/%s/balance" % q(m["id"]))
-            self.assertEqual(r.status, 200, r)
-            r = self.req("POST", "/v1/purchases", purchase_body(m))
-            self.assertEqual(r.status, 201, r)
-            self.assertTrue(t.is_alive())
-            self.assertEqual(waiting_for_locks(self), 2)
+            others_pass(self, m, t, 2)
         finally:
-            lock.release()
-            if t is not None:
-                t.join(60)
-        self.assertFalse(t.is_alive())
+            release_then_join(self, lock, t)
         self.assertEqual([r.status for r in out], [200], out)
         self.assertEqual(out[0].json()["id"], m["id"])
         self.assertEqual(out[0].json()["points_balance"], 89)
@@ -342,19 +356,9 @@ class DailyJobBesideTheWorkerTest(DaemonTestCase):
             t.start()
             waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
             self.assertTrue(waiting, "the job never waited for daily_jobs")
-            r = self.req("GET", "/v1/members/%s/balance" % q(m["id"]))
-            self.assertEqual(r.status, 200, r)
-            r = self.req("POST", "/v1/purchases", purchase_body(m))
-            self.assertEqual(r.status, 201, r)
-            self.assertEqual(r.json()["points_earned"], 89)
-            # The job is still waiting for the lock: nothing above waited for it.
-            self.assertTrue(t.is_alive())
-            self.assertEqual(waiting_for_locks(self), 1)
+            others_pass(self, m, t, 1)
         finally:
-            lock.release()
-            if t is not None:
-                t.join(60)
-        self.assertFalse(t.is_alive())
+            release_then_join(self, lock, t)
         self.assertEqual([r.status for r in out], [200], out)
         self.assertEqual(out[0].json()["date"], today)
         self.assert_ledger_invariant()
