@@ -57,7 +57,9 @@ typedef void (*reader_watch_fn)(void *arg, int old_fd, int fd, bool want_write);
 struct reader;
 
 /* A reader of `url` (borrowed for the reader's life); it connects on first
- * use and again after a failure.  Owned by the caller: reader_free. */
+ * use and again after a failure, on a thread of its own, the jobs of the
+ * meantime waiting for it (the socket to watch is then the connect's
+ * eventfd).  Owned by the caller: reader_free. */
 struct reader *reader_new(const char *url, reader_watch_fn watch, void *watch_arg);
 
 /* Sends a job into the connection's buffer; `done` is called exactly once,
@@ -72,7 +74,8 @@ void reader_flush(struct reader *r);
  * complete the jobs it finishes. */
 void reader_ready(struct reader *r, bool readable, bool writable);
 
-/* Fails whatever is in flight and closes the connection. */
+/* Fails whatever is in flight and closes the connection (first waiting
+ * for a connect in progress to end). */
 void reader_free(struct reader *r);
 
 #endif
