@@ -77,6 +77,13 @@ def others_pass(tc, member, waiter, waiters):
     tc.assertEqual(waiting_for_locks(tc), waiters)
 
 
+def refused(tc):
+    """GET /healthz on this thread's connection: the answer once it is the
+    refusal (the stop is seen by the worker at its next request)."""
+    r = tc.req("GET", "/healthz")
+    return r if r.status == 503 else None
+
+
 def release_then_join(tc, lock, thread):
     """Ends the lock, then asserts that `thread` (None: never started)
     ends too."""
@@ -263,6 +270,40 @@ class HangingProxy:
             s.close()
 
 
+class StopWithALookUpWaitingTest(DaemonTestCase):
+    """SIGTERM while a credential look-up waits for a lock: the stop takes
+    effect (a new request on a kept-alive connection is refused), the
+    request the look-up holds is still answered once the lock goes, and
+    the daemon then exits cleanly.  A held request counts among those a
+    stopping worker waits for."""
+
+    daemon_threads = 1
+
+    def test_stop_waits_for_the_look_up(self):
+        m = enroll(self.daemon)
+        token = harness.member_token(self.daemon, m["id"])["token"]
+        lock = harness.LockSession(self.cluster, self.db,
+                                   "LOCK TABLE member_tokens IN ACCESS EXCLUSIVE MODE; "
+                                   "SELECT 'locked';")
+        t, out = None, []
+        try:
+            t = threading.Thread(target=lambda: out.append(
+                self.daemon.request("GET", "/v1/me", token=token)))
+            t.start()
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
+            self.assertTrue(waiting, "the look-up never waited for member_tokens")
+            self.daemon.signal(signal.SIGTERM)
+            r, _ = harness.poll_until(lambda: refused(self), 10.0)
+            self.assertIsNotNone(r, "no 503 after SIGTERM")
+            harness.assert_problem(self, r, 503, "unavailable")
+            self.assertTrue(t.is_alive())
+        finally:
+            release_then_join(self, lock, t)
+        self.assertEqual([r.status for r in out], [200], out)
+        self.assertEqual(out[0].json()["id"], m["id"])
+        self.daemon.stop(timeout=10.0)  # asserts exit code 0 and no sanitizer report
+
+
 class ConnectBesideTheWorkerTest(DaemonTestCase):
     """A connect that the database's host does not answer (libpq waits up
     to its connect_timeout, 3 s) does not hold up the worker.  A daemon with
@@ -378,7 +419,7 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
             t, result = purchase_behind_lock(self, a, 1)
             self.daemon.signal(signal.SIGTERM)
             # This thread's connection is kept alive from enroll().
-            r, _ = harness.poll_until(lambda: self.refused(), 10.0)
+            r, _ = harness.poll_until(lambda: refused(self), 10.0)
             self.assertIsNotNone(r, "no 503 after SIGTERM")
             harness.assert_problem(self, r, 503, "unavailable")
             self.assertEqual(r.headers.get("Connection"), "close")
@@ -393,12 +434,6 @@ class StopWithAWriteWaitingTest(DaemonTestCase):
         self.assertEqual(result[0].json()["points_earned"], 89)
         self.daemon.stop()  # asserts exit code 0 and no sanitizer report
         self.assert_ledger_invariant()
-
-    def refused(self):
-        """GET /healthz on this thread's connection: the answer once it is
-        the refusal (the stop is seen by the worker at its next request)."""
-        r = self.req("GET", "/healthz")
-        return r if r.status == 503 else None
 
 
 
