@@ -4,23 +4,27 @@
 -- member: BEGIN, lock the member, KEY SHARE-lock the reward (its stock is
 -- unlimited, so the daemon moves none), insert the redemption and its
 -- coupon, the ledger posting (the redeem entry, its balance move, the points
--- taken out of the member's lots), COMMIT: the posting and the COMMIT in
--- one pipeline, as the daemon sends them for a request without an
--- Idempotency-Key (bench/redeem.lua sends none).
--- Where it cannot be the same: a NULL parameter is written NULL, and the
+-- taken out of the member's lots), COMMIT, in the daemon's three round
+-- trips: BEGIN with both locks (store_redemption_locks), the insert, then
+-- the posting and the COMMIT (a request without an Idempotency-Key, as
+-- bench/redeem.lua sends none).
+-- Where it cannot be the same: a NULL parameter is written NULL, the
 -- coupon code (made in C by the daemon) is joined in SQL from three random
--- numbers whose digits are 2 to 9, because pgbench cannot make a string.
+-- numbers whose digits are 2 to 9, because pgbench cannot make a string,
+-- and the redemption's balance_after is 0, because pgbench cannot \gset
+-- the member's balance inside a pipeline (the value is stored, not used).
 \set id random(:member_min, :member_max)
 \set quantity 1
 \set points_cost 100
 \set c1 2222 + random(0, 7) + 10 * random(0, 7) + 100 * random(0, 7) + 1000 * random(0, 7)
 \set c2 2222 + random(0, 7) + 10 * random(0, 7) + 100 * random(0, 7) + 1000 * random(0, 7)
 \set c3 22222 + random(0, 7) + 10 * random(0, 7) + 100 * random(0, 7) + 1000 * random(0, 7) + 10000 * random(0, 7)
+\set balance_after 0
+\startpipeline
 BEGIN;
-SELECT m.id, m.status, m.tier, m.points_balance, (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l WHERE l.member_id = m.id AND l.remaining > 0 AND l.available_on > (now() AT TIME ZONE :tz)::date) FROM members m WHERE m.id = :id::bigint FOR UPDATE OF m
-\gset m_
-\set balance_after :m_points_balance - :points_cost
+SELECT m.id, m.status, m.tier, m.points_balance, (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l WHERE l.member_id = m.id AND l.remaining > 0 AND l.available_on > (now() AT TIME ZONE :tz)::date) FROM members m WHERE m.id = :id::bigint FOR UPDATE OF m;
 SELECT id, code, name, kind, points_cost, coalesce(discount_value, 0), coalesce(discount_pct_x100, 0), coalesce(stock, -1), min_tier, coalesce(per_member_limit, 0), to_char(valid_from AT TIME ZONE 'UTC', E'YYYY-MM-DD"T"HH24\072MI\072SS.US"Z"'), to_char(valid_until AT TIME ZONE 'UTC', E'YYYY-MM-DD"T"HH24\072MI\072SS.US"Z"'), active, (active AND (valid_from IS NULL OR valid_from <= now()) AND (valid_until IS NULL OR now() < valid_until)), to_char(created_at AT TIME ZONE 'UTC', E'YYYY-MM-DD"T"HH24\072MI\072SS.US"Z"'), to_char(updated_at AT TIME ZONE 'UTC', E'YYYY-MM-DD"T"HH24\072MI\072SS.US"Z"') FROM rewards WHERE id = :reward_id::bigint FOR KEY SHARE;
+\endpipeline
 WITH r AS ( INSERT INTO redemptions (member_id, reward_id, quantity, points_spent, balance_after) VALUES (:id::bigint, :reward_id::bigint, :quantity::integer, :points_cost::bigint, :balance_after::bigint) RETURNING id, created_at), c AS ( INSERT INTO coupons (member_id, redemption_id, code) SELECT $1::bigint, r.id, x.code FROM r, unnest(string_to_array(:c1 || '-' || :c2 || '-' || :c3, ',')) WITH ORDINALITY AS x (code, n) ORDER BY x.n RETURNING 1) SELECT r.id, to_char(r.created_at AT TIME ZONE 'UTC', E'YYYY-MM-DD"T"HH24\072MI\072SS.US"Z"'), (SELECT count(*) FROM c) FROM r
 \gset r_
 \startpipeline

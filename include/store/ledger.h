@@ -60,6 +60,13 @@ struct member_lock {
 int store_member_lock(struct db *db, int64_t member_id, const char *timezone, struct arena *a,
                       struct member_lock *out, struct err *e);
 
+/* store_member_lock as a db_queue() statement, sent with others by the
+ * caller's db_flush: *found tells whether there is such a member (no error
+ * for none), and *out is filled when there is.  `out` and `found` must
+ * live until the flush. */
+void store_member_lock_queue(struct db *db, int64_t member_id, const char *timezone,
+                             struct arena *a, struct member_lock *out, bool *found);
+
 /* One balance movement of a posting. */
 struct ledger_move {
     const char *kind;   /* earn bonus birthday referral redeem redeem_cancel return adjust */

@@ -26,6 +26,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "store/db.h"
+#include "store/ledger.h"
 
 /* Public id prefixes: ids are opaque strings to clients. */
 #define REWARD_ID_PREFIX     "rwd_"
@@ -117,6 +118,25 @@ enum reward_lock { REWARD_NO_LOCK = 0, REWARD_KEY_SHARE, REWARD_FOR_UPDATE };
  */
 int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
                      struct reward *out, struct err *e);
+
+/* store_reward_get as a db_queue() statement, sent with others by the
+ * caller's db_flush (after the member's lock, in the same flush or an
+ * earlier one): *found tells whether there is such a reward (no error for
+ * none), and *out is filled when there is.  `out` and `found` must live
+ * until the flush. */
+void store_reward_get_queue(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
+                            struct reward *out, bool *found);
+
+/*
+ * A redemption's two locks in one round trip, in THE order: member
+ * `member_id` as store_member_lock, then reward `reward_id` as
+ * store_reward_get with REWARD_KEY_SHARE (none when `reward_id` is 0).
+ * *member_found and *reward_found tell which exist; *m and *w are filled
+ * for those that do.  -1 only when the statements themselves fail.
+ */
+int store_redemption_locks(struct db *db, int64_t member_id, const char *timezone,
+                           int64_t reward_id, struct arena *a, struct member_lock *m,
+                           bool *member_found, struct reward *w, bool *reward_found, struct err *e);
 
 /* Overwrites every field of reward `id` (locked by the caller) and bumps
  * updated_at.  ERR_NOT_FOUND, or ERR_CONFLICT (field "code"). */

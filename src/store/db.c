@@ -474,6 +474,27 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
     }
 }
 
+/* Prepares what the queued statements (and a pending BEGIN) need. */
+static int prepare_queued(struct db *db, int n, struct err *e)
+{
+    if (db->begin_pending && prepare(db, &stmt_begin, e) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (prepare(db, db->queued[i].st, e) < 0)
+            return -1;
+    return 0;
+}
+
+/* Did a failed pipeline do nothing at all?  Its connection broke before
+ * any statement answered. */
+static bool nothing_done(const struct db *db, int n, PGresult *const *out)
+{
+    for (int i = 0; i < n; i++)
+        if (out[i] != NULL)
+            return false;
+    return db->broken;
+}
+
 int db_flush(struct db *db, struct err *e)
 {
     int n = db->nqueued, rc = 0;
@@ -481,27 +502,40 @@ int db_flush(struct db *db, struct err *e)
     const char *params[DB_MAX_QUEUED][DB_MAX_PARAMS];
     PGresult *out[DB_MAX_QUEUED];
     struct err first;
+    bool fresh_tx;
 
     ly_assert(n > 0);
     db->nqueued = 0;
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
-    if (db_conn_ensure(db, e) < 0)
-        return -1;
-    if (db->begin_pending && prepare(db, &stmt_begin, e) < 0)
+    if (db_conn_ensure(db, e) < 0 || prepare_queued(db, n, e) < 0)
         return -1;
     for (int i = 0; i < n; i++) {
         const struct queued *q = &db->queued[i];
 
-        if (prepare(db, q->st, e) < 0)
-            return -1;
         for (int k = 0; k < q->n; k++)
             params[i][k] = q->off[k] < 0 ? NULL : db->qtext.data + q->off[k];
         calls[i] = (struct call){q->st, q->n, params[i]};
     }
     err_clear(&first);
-    if (pipeline(db, db->begin_pending, n, calls, out, &first) < 0)
+    fresh_tx = db->begin_pending;
+    if (pipeline(db, db->begin_pending, n, calls, out, &first) < 0) {
         rc = -1;
+        /* As in db_exec: a connection that died while idle fails at once;
+         * outside a transaction, or at a transaction's start, nothing was
+         * done, so reconnect once and send it all again. */
+        if (nothing_done(db, n, out) && (!db->in_tx || fresh_tx)) {
+            db->last_connect_us = 0;
+            if (db_conn_ensure(db, e) < 0)
+                return -1;
+            db->in_tx = fresh_tx;
+            db->begin_pending = fresh_tx;
+            if (prepare_queued(db, n, e) < 0)
+                return -1;
+            err_clear(&first);
+            rc = pipeline(db, fresh_tx, n, calls, out, &first);
+        }
+    }
     db->begin_pending = false;
     /* Every result that came is read, even after a failure: a caller may
      * need to know what the statements before it did. */

@@ -80,35 +80,69 @@ static const struct db_stmt stmt_lock = {"ledger_member_lock",
                                          "     AND l.available_on > (now() AT TIME ZONE $2)::date)"
                                          " FROM members m WHERE m.id = $1::bigint FOR UPDATE OF m"};
 
+/* A stmt_lock result: 1 with *out filled, 0 for no member, or -1. */
+static int read_member_lock(const PGresult *res, struct arena *a, struct member_lock *out,
+                            struct err *e)
+{
+    if (PQntuples(res) == 0)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    if (db_get_i64(res, 0, 0, &out->id, e) < 0 ||
+        db_get_i64(res, 0, 3, &out->points_balance, e) < 0 ||
+        db_get_i64(res, 0, 4, &out->pending_points, e) < 0)
+        return -1;
+    out->status = db_get_str(res, 0, 1, a);
+    out->tier = db_get_str(res, 0, 2, a);
+    /* pending <= sum of lots <= max(balance, 0): no overflow */
+    out->spendable = out->points_balance - out->pending_points;
+    return 1;
+}
+
 int store_member_lock(struct db *db, int64_t member_id, const char *timezone, struct arena *a,
                       struct member_lock *out, struct err *e)
 {
     char idt[24];
     const char *params[2] = {idt, timezone};
     PGresult *res;
-    int rc = -1;
+    int rc;
 
     db_i64_text(member_id, idt);
     res = db_exec(db, &stmt_lock, 2, params, e);
     if (res == NULL)
         return -1;
-    if (PQntuples(res) == 0) {
-        err_set(e, ERR_NOT_FOUND, "member not found");
-        goto out;
-    }
-    memset(out, 0, sizeof(*out));
-    if (db_get_i64(res, 0, 0, &out->id, e) < 0 ||
-        db_get_i64(res, 0, 3, &out->points_balance, e) < 0 ||
-        db_get_i64(res, 0, 4, &out->pending_points, e) < 0)
-        goto out;
-    out->status = db_get_str(res, 0, 1, a);
-    out->tier = db_get_str(res, 0, 2, a);
-    /* pending <= sum of lots <= max(balance, 0): no overflow */
-    out->spendable = out->points_balance - out->pending_points;
-    rc = 0;
-out:
+    rc = read_member_lock(res, a, out, e);
     PQclear(res);
-    return rc;
+    if (rc == 0)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    return rc < 0 ? -1 : 0;
+}
+
+struct lock_read {
+    struct arena *a;
+    struct member_lock *out;
+    bool *found;
+};
+
+static int lock_done(void *arg, const PGresult *res, struct err *e)
+{
+    const struct lock_read *r = arg;
+    int rc = read_member_lock(res, r->a, r->out, e);
+
+    *r->found = rc == 1;
+    return rc < 0 ? -1 : 0;
+}
+
+void store_member_lock_queue(struct db *db, int64_t member_id, const char *timezone,
+                             struct arena *a, struct member_lock *out, bool *found)
+{
+    char idt[24];
+    const char *params[2] = {idt, timezone};
+    struct lock_read *r = arena_alloc(a, sizeof(*r));
+
+    *r = (struct lock_read){a, out, found};
+    *found = false;
+    db_i64_text(member_id, idt);
+    db_queue(db, &stmt_lock, 2, params, lock_done, r);
 }
 
 /* ------------------------------------------------------------ posting -- */

@@ -120,6 +120,37 @@ class RedemptionsTest(DaemonTestCase):
 
     # ---------------------------------------------------------------- redeem
 
+    def test_redeem_on_a_connection_that_died_idle(self):
+        """A connection that died while idle (a database restart, a
+        terminated backend) fails at its transaction's first round trip,
+        which for a redemption locks the member and the reward together.
+        Nothing was done, so the daemon reconnects and sends them again:
+        201, not 503.  One worker with one connection, so the redemption
+        meets the dead one."""
+        w = self.reward(points_cost=10)
+        m = self.member(points=100)
+        since = self.psql("SELECT now();").strip()
+        d = harness.Daemon(self.db, threads=1, args=("--pool-size", "1"))
+        try:
+            path = "/v1/members/%s/redemptions" % q(m["id"])
+            r = d.request("POST", path, {"reward_id": w["id"]})
+            self.assertEqual(r.status, 201, r)
+            # That daemon's connections but its LISTEN ones (on threads of
+            # their own; the credential cache stays valid meanwhile).
+            killed = self.psql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'loyaltyd' "
+                "AND backend_start > %s AND query NOT LIKE 'LISTEN %%';"
+                % harness.quote_literal(since)).strip()
+            self.assertGreaterEqual(int(killed), 1)
+            r = d.request("POST", path, {"reward_id": w["id"]})
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json()["balance_after"], 80)
+            d.stop()  # asserts exit code 0 and no sanitizer report
+        finally:
+            d.stop()
+        self.assertEqual(self.points_balance(m), 80)
+
     def test_redeem(self):
         w = self.reward(points_cost=150, stock=10)
         m = self.member(1000)
