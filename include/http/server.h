@@ -22,12 +22,12 @@ struct http_app {
     /*
      * Authenticates the caller of a non-public route from its headers alone
      * (before the body is read), filling rq->who.  Returns 0, or -1 with
-     * ERR_UNAUTHORIZED or ERR_FORBIDDEN (or ERR_UNAVAILABLE), or, only when
-     * `may_wait`, 1: the answer needs the database, and the application
-     * calls req_auth_done() on this worker once it has it; the server holds
-     * the request (reads nothing more of it) until then.
+     * ERR_UNAUTHORIZED or ERR_FORBIDDEN (or ERR_UNAVAILABLE), or 1: the
+     * answer needs the database, and the application calls req_auth_done()
+     * on this worker once it has it; the server holds the request (reads
+     * nothing more of it) until then.
      */
-    int (*authenticate)(struct req *rq, bool may_wait, struct err *e);
+    int (*authenticate)(struct req *rq, struct err *e);
     /* Runs the matched route (its handler inside any wrapping). */
     int (*run)(struct req *rq, struct resp *rs, struct err *e);
     /* Releases what the application holds for rq; called once per request. */

@@ -292,9 +292,8 @@ static void auth_main(void *arg)
 }
 
 /* The server's hook: a cache hit answers at once; a miss asks the database
- * in a fiber, so that the worker serves others meanwhile, unless the
- * server cannot wait (then the worker waits too, as rarely as that is). */
-static int app_authenticate(struct req *rq, bool may_wait, struct err *e)
+ * in a fiber, so that the worker serves others meanwhile. */
+static int app_authenticate(struct req *rq, struct err *e)
 {
     struct auth_miss *miss = NULL;
     struct auth_run *ar;
@@ -302,8 +301,6 @@ static int app_authenticate(struct req *rq, bool may_wait, struct err *e)
 
     if (rc != 1)
         return rc;
-    if (!may_wait)
-        return auth_lookup(rq, miss, e);
     api_fibers_enter();
     ar = arena_alloc(&rq->arena, sizeof(*ar));
     *ar = (struct auth_run){.rq = rq, .miss = miss};

@@ -355,10 +355,7 @@ static struct req *req_start(struct http_server *s, struct MHD_Connection *conn,
         return rq;
 
     if (rq->route->roles != ROLE_NONE) {
-        /* A body so large that it is refused at once (see the first call)
-         * cannot wait for a look-up: the answer has to go out in this call. */
-        bool may_wait = declared_length(conn) / SWALLOW_FACTOR <= s->cfg->body_limit;
-        int rc = s->app->authenticate(rq, may_wait, &rq->early_err);
+        int rc = s->app->authenticate(rq, &rq->early_err);
 
         if (rc < 0)
             rq->early = true;
@@ -557,8 +554,9 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
     }
     if (rq->auth_held) {
         /* After req_auth_done's resume MHD repeats the headers-only call
-         * (MHD 0.9.75 connection.c, HEADERS_PROCESSED); the body follows.
-         * The stop's count lets go of the request now. */
+         * (MHD 0.9.75 connection.c, HEADERS_PROCESSED), where an answer may
+         * still be queued at once (a body far over the limit); the body
+         * follows.  The stop's count lets go of the request now. */
         rq->auth_held = false;
         this_worker->nsuspended--;
         return after_auth(s, conn, rq);

@@ -5,7 +5,7 @@ import http.client
 import json
 
 import harness
-from harness import Daemon, DaemonTestCase, assert_problem, db_fingerprint, enroll, q
+from harness import Daemon, DaemonTestCase, assert_problem, db_fingerprint, enroll, make_key, q
 
 BIG = b"99999999999999999999999"
 
@@ -429,6 +429,17 @@ class BodyLimitTest(DaemonTestCase):
             assert_problem(self, r, 413, "payload_too_large")
         with self.subTest("too large without token: 401 first"):
             r = self.post(good + b" " * 3000, token=None)
+            assert_problem(self, r, 401, "unauthorized")
+        with self.subTest("far too large, a credential not yet cached"):
+            # Its look-up holds the request; the 413 still goes out before
+            # the body is read, as for a cached credential.
+            key = make_key(self.daemon, "admin")["key"]
+            before = self.fingerprint()
+            r = self.post(good + b" " * (64 * 1024), token=key)
+            assert_problem(self, r, 413, "payload_too_large")
+            self.assertEqual(self.fingerprint(), before)
+        with self.subTest("far too large, an unknown credential: 401 first"):
+            r = self.post(good + b" " * (64 * 1024), token="lk_unknown_" + "x" * 40)
             assert_problem(self, r, 401, "unauthorized")
         with self.subTest("other routes"):
             m = enroll(self.daemon)
