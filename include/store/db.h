@@ -78,6 +78,16 @@ void db_close_own(struct db *db);
  */
 PGconn *db_connect(const char *url, struct err *e);
 
+/* db_connect's arguments and result, for running it on a thread of its own
+ * (core/beside.h: a connect blocks): db_connect_call(call) fills `conn`,
+ * or `e` when that is NULL.  `url` is borrowed. */
+struct db_connect_call {
+    const char *url;
+    PGconn *conn;
+    struct err e;
+};
+void db_connect_call(void *call);
+
 /*
  * Runs `st` with `n` text parameters (NULL = SQL NULL).  Returns a new
  * PGresult (PQclear it) of status TUPLES_OK or COMMAND_OK, or NULL with `e`

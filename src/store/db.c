@@ -125,16 +125,11 @@ PGconn *db_connect(const char *url, struct err *e)
     return conn;
 }
 
-struct connect_call {
-    const char *url;
-    PGconn *conn;
-    struct err e;
-};
-
-static void connect_call(void *arg)
+void db_connect_call(void *call)
 {
-    struct connect_call *c = arg;
+    struct db_connect_call *c = call;
 
+    err_clear(&c->e);
     c->conn = db_connect(c->url, &c->e);
 }
 
@@ -145,12 +140,11 @@ static void connect_call(void *arg)
  * had, the caller's thread connects itself. */
 static PGconn *connect_aside(const char *url, struct err *e)
 {
-    struct connect_call c = {.url = url};
+    struct db_connect_call c = {.url = url};
 
     if (fiber_self() == NULL)
         return db_connect(url, e);
-    err_clear(&c.e);
-    if (run_beside(connect_call, &c) < 0)
+    if (run_beside(db_connect_call, &c) < 0)
         return db_connect(url, e);
     if (c.conn == NULL)
         *e = c.e;

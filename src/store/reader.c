@@ -30,20 +30,13 @@
 #define MAX_PREPARED         64
 #define RECONNECT_BACKOFF_US 200000u
 
-/* A connect on its own thread: what it needs and what it made. */
-struct connect_call {
-    const char *url;
-    PGconn *conn; /* NULL: failed, see e */
-    struct err e;
-};
-
 struct reader {
     const char *url;
     reader_watch_fn watch;
     void *watch_arg;
     PGconn *conn;                                   /* NULL while down or connecting */
     struct beside *connecting;                      /* a connect in progress, else NULL */
-    struct connect_call call;                       /* its call (stays put: the thread uses it) */
+    struct db_connect_call call;                    /* its call (stays put: the thread uses it) */
     struct reader_job *waiting_head, *waiting_tail; /* submitted meanwhile */
     int fd;
     bool want_write;         /* output not yet flushed */
@@ -120,13 +113,6 @@ static void drop(struct reader *r, const char *why)
     }
 }
 
-static void connect_main(void *arg)
-{
-    struct connect_call *c = arg;
-
-    c->conn = db_connect(c->url, &c->e);
-}
-
 /* Starts a connect, at most once per backoff period. */
 static int start_connect(struct reader *r, struct err *e)
 {
@@ -135,9 +121,8 @@ static int start_connect(struct reader *r, struct err *e)
     if (r->last_connect_us != 0 && t - r->last_connect_us < RECONNECT_BACKOFF_US)
         return err_internal(e, ERR_UNAVAILABLE, "database connection down, backing off");
     r->last_connect_us = t;
-    r->call = (struct connect_call){.url = r->url};
-    err_clear(&r->call.e);
-    r->connecting = beside_start(connect_main, &r->call);
+    r->call = (struct db_connect_call){.url = r->url};
+    r->connecting = beside_start(db_connect_call, &r->call);
     if (r->connecting == NULL)
         return err_internal(e, ERR_UNAVAILABLE, "cannot start a reader connect");
     set_watch(r, beside_fd(r->connecting), false);
