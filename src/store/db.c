@@ -414,6 +414,27 @@ static PGresult *exec_once(struct db *db, const struct db_stmt *st, int n,
     return NULL;
 }
 
+/*
+ * A connection that died while idle (a database restart) fails on its
+ * first statement; outside a transaction, or at a transaction's start
+ * (`fresh_tx`: its BEGIN went with the failed statements), nothing was
+ * done, so the caller may send the same statements again rather than fail
+ * a request the database could serve.  Reconnects once for that, the
+ * pending BEGIN restored: 1 to retry, 0 when the failure is not that one,
+ * -1 (e set) when the reconnect failed.
+ */
+static int reconnect_to_retry(struct db *db, bool fresh_tx, struct err *e)
+{
+    if (!db->broken || (db->in_tx && !fresh_tx))
+        return 0;
+    db->last_connect_us = 0;
+    if (db_conn_ensure(db, e) < 0)
+        return -1;
+    db->in_tx = fresh_tx;
+    db->begin_pending = fresh_tx;
+    return 1;
+}
+
 PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *const *params,
                   struct err *e)
 {
@@ -430,22 +451,15 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
     res = exec_once(db, st, n, params, &first);
     if (res != NULL)
         return res;
-    /*
-     * A connection that died while idle (a database restart) fails on its
-     * first statement; outside a transaction, or at a transaction's first
-     * statement, nothing was done, so reconnect once and retry rather than
-     * fail a request the database could serve.
-     */
-    if (db->broken && (!db->in_tx || fresh_tx)) {
-        db->last_connect_us = 0;
-        if (db_conn_ensure(db, e) < 0)
-            return NULL;
-        db->in_tx = fresh_tx;
-        db->begin_pending = fresh_tx;
+    switch (reconnect_to_retry(db, fresh_tx, e)) {
+    case 1:
         return exec_once(db, st, n, params, e);
+    case 0:
+        *e = first;
+        return NULL;
+    default:
+        return NULL;
     }
-    *e = first;
-    return NULL;
 }
 
 void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const *params,
@@ -479,14 +493,13 @@ static int prepare_queued(struct db *db, int n, struct err *e)
     return 0;
 }
 
-/* Did a failed pipeline do nothing at all?  Its connection broke before
- * any statement answered. */
-static bool nothing_done(const struct db *db, int n, PGresult *const *out)
+/* Did a failed pipeline get no result at all? */
+static bool no_result(int n, PGresult *const *out)
 {
     for (int i = 0; i < n; i++)
         if (out[i] != NULL)
             return false;
-    return db->broken;
+    return true;
 }
 
 int db_flush(struct db *db, struct err *e)
@@ -514,18 +527,12 @@ int db_flush(struct db *db, struct err *e)
     err_clear(&first);
     fresh_tx = db->begin_pending;
     if (pipeline(db, db->begin_pending, n, calls, out, &first) < 0) {
+        int retry = no_result(n, out) ? reconnect_to_retry(db, fresh_tx, e) : 0;
+
+        if (retry < 0 || (retry > 0 && prepare_queued(db, n, e) < 0))
+            return -1;
         rc = -1;
-        /* As in db_exec: a connection that died while idle fails at once;
-         * outside a transaction, or at a transaction's start, nothing was
-         * done, so reconnect once and send it all again. */
-        if (nothing_done(db, n, out) && (!db->in_tx || fresh_tx)) {
-            db->last_connect_us = 0;
-            if (db_conn_ensure(db, e) < 0)
-                return -1;
-            db->in_tx = fresh_tx;
-            db->begin_pending = fresh_tx;
-            if (prepare_queued(db, n, e) < 0)
-                return -1;
+        if (retry > 0) {
             err_clear(&first);
             rc = pipeline(db, fresh_tx, n, calls, out, &first);
         }
