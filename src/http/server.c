@@ -511,6 +511,14 @@ void req_suspend(struct req *rq, int (*resume)(struct req *, struct resp *, stru
     MHD_suspend_connection(rq->conn);
 }
 
+/* MHD takes the connection back in this worker's next turn. */
+static void resume_connection(struct req *rq)
+{
+    MHD_resume_connection(rq->conn);
+    if (this_worker != NULL)
+        this_worker->resumed = true;
+}
+
 void req_auth_done(struct req *rq, int rc, const struct err *e)
 {
     ly_assert(rq->auth_held && !rq->early);
@@ -518,16 +526,21 @@ void req_auth_done(struct req *rq, int rc, const struct err *e)
         rq->early_err = *e;
         rq->early = true;
     }
-    MHD_resume_connection(rq->conn);
-    this_worker->resumed = true;
+    resume_connection(rq);
+}
+
+/* A request held for its authentication is over being held: a stopping
+ * worker no longer waits for it. */
+static void end_auth_hold(struct req *rq)
+{
+    rq->auth_held = false;
+    this_worker->nsuspended--;
 }
 
 void req_resume(struct req *rq)
 {
     rq->resumed = true;
-    MHD_resume_connection(rq->conn);
-    if (this_worker != NULL)
-        this_worker->resumed = true;
+    resume_connection(rq);
 }
 
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
@@ -556,9 +569,8 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
         /* After req_auth_done's resume MHD repeats the headers-only call
          * (MHD 0.9.75 connection.c, HEADERS_PROCESSED), where an answer may
          * still be queued at once (a body far over the limit); the body
-         * follows.  The stop's count lets go of the request now. */
-        rq->auth_held = false;
-        this_worker->nsuspended--;
+         * follows. */
+        end_auth_hold(rq);
         return after_auth(s, conn, rq);
     }
     if (*upload_data_size > 0) {
@@ -599,10 +611,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     /* Resumed by req_auth_done, but the client had gone. */
-    if (rq->auth_held && this_worker != NULL) {
-        rq->auth_held = false;
-        this_worker->nsuspended--;
-    }
+    if (rq->auth_held && this_worker != NULL)
+        end_auth_hold(rq);
     /* Resumed, but MHD ended the connection (its client had gone) without
      * calling the handler's second half.  That half still runs, for what
      * it owns (a fiber's response, a read's result), and its answer is
