@@ -119,14 +119,6 @@ enum reward_lock { REWARD_NO_LOCK = 0, REWARD_KEY_SHARE, REWARD_FOR_UPDATE };
 int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
                      struct reward *out, struct err *e);
 
-/* store_reward_get as a db_queue() statement, sent with others by the
- * caller's db_flush (after the member's lock, in the same flush or an
- * earlier one): *found tells whether there is such a reward (no error for
- * none), and *out is filled when there is.  `out` and `found` must live
- * until the flush. */
-void store_reward_get_queue(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
-                            struct reward *out, bool *found);
-
 /*
  * A redemption's two locks in one round trip, in THE order: member
  * `member_id` as store_member_lock, then reward `reward_id` as

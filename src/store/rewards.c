@@ -189,21 +189,20 @@ static const struct db_stmt stmt_reward_lock_update = {
     "rewards_lock_update",
     "SELECT " REWARD_COLUMNS " FROM rewards WHERE id = $1::bigint FOR UPDATE"};
 
-static const struct db_stmt *const stmt_by_lock[] = {
-    [REWARD_NO_LOCK] = &stmt_reward_get,
-    [REWARD_KEY_SHARE] = &stmt_reward_lock,
-    [REWARD_FOR_UPDATE] = &stmt_reward_lock_update,
-};
-
 int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
                      struct reward *out, struct err *e)
 {
+    static const struct db_stmt *const by_lock[] = {
+        [REWARD_NO_LOCK] = &stmt_reward_get,
+        [REWARD_KEY_SHARE] = &stmt_reward_lock,
+        [REWARD_FOR_UPDATE] = &stmt_reward_lock_update,
+    };
     char idt[24];
     const char *params[1] = {idt};
     int rc;
 
     db_i64_text(id, idt);
-    rc = fetch_reward(db, stmt_by_lock[lock], 1, params, a, out, e);
+    rc = fetch_reward(db, by_lock[lock], 1, params, a, out, e);
     if (rc == 0)
         return err_set(e, ERR_NOT_FOUND, "reward not found");
     return rc < 0 ? -1 : 0;
@@ -223,8 +222,10 @@ static int reward_done(void *arg, const PGresult *res, struct err *e)
     return *r->found ? read_reward(res, 0, r->a, r->out, e) : 0;
 }
 
-void store_reward_get_queue(struct db *db, int64_t id, enum reward_lock lock, struct arena *a,
-                            struct reward *out, bool *found)
+/* store_reward_get with REWARD_KEY_SHARE as a db_queue() statement: *found
+ * tells whether there is such a reward (no error for none). */
+static void reward_lock_queue(struct db *db, int64_t id, struct arena *a, struct reward *out,
+                              bool *found)
 {
     char idt[24];
     const char *params[1] = {idt};
@@ -233,7 +234,7 @@ void store_reward_get_queue(struct db *db, int64_t id, enum reward_lock lock, st
     *r = (struct reward_read){a, out, found};
     *found = false;
     db_i64_text(id, idt);
-    db_queue(db, stmt_by_lock[lock], 1, params, reward_done, r);
+    db_queue(db, &stmt_reward_lock, 1, params, reward_done, r);
 }
 
 int store_redemption_locks(struct db *db, int64_t member_id, const char *timezone,
@@ -243,7 +244,7 @@ int store_redemption_locks(struct db *db, int64_t member_id, const char *timezon
     store_member_lock_queue(db, member_id, timezone, a, m, member_found);
     *reward_found = false;
     if (reward_id != 0)
-        store_reward_get_queue(db, reward_id, REWARD_KEY_SHARE, a, w, reward_found);
+        reward_lock_queue(db, reward_id, a, w, reward_found);
     return db_flush(db, e);
 }
 
