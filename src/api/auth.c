@@ -274,20 +274,22 @@ static int admit(struct req *rq, const struct principal *who, struct err *e)
 
 int auth_check(struct req *rq, struct auth_miss **miss, struct err *e)
 {
-    struct auth_miss *m = arena_alloc(&rq->arena, sizeof(*m));
+    struct auth_miss m;
     struct principal who;
 
     ly_assert(rq->route != NULL);
-    if (read_bearer(req_header(rq, "Authorization"), m->token) < 0)
+    if (read_bearer(req_header(rq, "Authorization"), m.token) < 0)
         return err_set(e, ERR_UNAUTHORIZED, "missing or invalid credentials");
-    secret_hash_bytea(m->token, m->hash);
+    secret_hash_bytea(m.token, m.hash);
     memset(&who, 0, sizeof(who));
     /* hash + 2 skips the "\\x" of the bytea form: the cache keys on hex. */
     if (notify_is_listening(st.listener) &&
-        auth_cache_get(m->hash + 2, (int64_t)time(NULL), mono_s(), &who))
+        auth_cache_get(m.hash + 2, (int64_t)time(NULL), mono_s(), &who))
         return admit(rq, &who, e);
-    m->gen = auth_cache_gen();
-    *miss = m;
+    /* Only a miss keeps it, for the look-up that outlives this call. */
+    m.gen = auth_cache_gen();
+    *miss = arena_alloc(&rq->arena, sizeof(m));
+    **miss = m;
     return 1;
 }
 
