@@ -107,8 +107,10 @@ struct engine_result {
     int64_t referee_points;
     int64_t referrer_points;
     int nlines;
-    struct engine_line_out lines[ENGINE_MAX_LINES];
     int napplied;
+    /* Only lines[0 .. nlines) and applied[0 .. napplied) are written; the
+     * entries past them hold whatever the memory held before. */
+    struct engine_line_out lines[ENGINE_MAX_LINES];
     struct engine_applied applied[ENGINE_MAX_APPLIED];
 };
 

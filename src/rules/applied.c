@@ -28,6 +28,8 @@
  * percentage (discounts.c), so the discount entries add up to the line
  * discounts exactly; "added" points are defined in points.c.
  */
+#include <string.h>
+
 #include "core/xmalloc.h" /* ly_assert only */
 #include "internal.h"
 
@@ -41,14 +43,13 @@ static struct engine_applied *add(struct engine_result *out, const char *prefix,
 
     ly_assert(out->napplied < ENGINE_MAX_APPLIED);
     struct engine_applied *a = &out->applied[out->napplied++];
+    memset(a, 0, sizeof *a);
     text_init(&t, a->rule, sizeof a->rule);
     text_str(&t, prefix);
     text_code(&t, code);
     text_init(&t, a->kind, sizeof a->kind);
     text_str(&t, kind);
     text_init(&t, a->detail, sizeof a->detail);
-    a->points = 0;
-    a->discount = 0;
     return a;
 }
 

@@ -29,6 +29,7 @@
  *     0..100000000000, 1..500 items) are checked again here so that no
  *     caller can make a product overflow; every line error is reported.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -65,6 +66,8 @@ static int check_lines(struct engine_work *w, struct engine_result *out, struct 
 
     for (int i = 0; i < p->nlines; i++) {
         struct engine_line_out *line = &out->lines[i];
+
+        memset(line, 0, sizeof *line);
         /* 1e5 × 1e11 = 1e16 and 500 of those fit; checked all the same. */
         if (__builtin_mul_overflow(p->lines[i].quantity, p->lines[i].unit_price, &line->amount) ||
             __builtin_add_overflow(out->subtotal, line->amount, &out->subtotal))
@@ -161,8 +164,12 @@ int engine_compute(const struct rules *r, const struct engine_member *m,
 {
     struct engine_work w;
 
-    memset(out, 0, sizeof *out);
-    memset(&w, 0, sizeof w);
+    /* Only what every computation reads is cleared: the result's header,
+     * the lines it has (check_lines) and the applied entries it adds
+     * (applied.c), and the work's scalars.  Clearing the whole of both
+     * (77 KiB) cost more than the rest of the computation. */
+    memset(out, 0, offsetof(struct engine_result, lines));
+    memset(&w, 0, offsetof(struct engine_work, cat_index));
     w.r = r;
     w.m = m;
     w.p = p;

@@ -40,20 +40,23 @@ struct engine_work {
     bool birthday; /* the purchase's local date is in the member's birthday window */
     bool fires[RULES_MAX_PROMOTIONS];
 
-    /* Per line (non-excluded lines only; excluded lines keep the neutral values). */
-    int cat_index[ENGINE_MAX_LINES];      /* index into category_multipliers, -1 for none */
-    int32_t cat_mult[ENGINE_MAX_LINES];   /* x100; 100 without a category multiplier */
-    int promo_best[ENGINE_MAX_LINES];     /* promotion whose multiplier applies, -1 for none */
-    int32_t promo_mult[ENGINE_MAX_LINES]; /* x100; 100 without a covering promotion */
-
     /* Tier and promotion discounts attributed to the rule that gave them. */
     int64_t tier_discount;
     int64_t promo_discount[RULES_MAX_PROMOTIONS];
     int64_t coupon_value;
 
     /* The exact points of the purchase: line i is points_num[i] / points_den. */
-    u128 points_num[ENGINE_MAX_LINES];
     u128 points_den;
+
+    /* Per line, from here on (excluded lines keep the neutral values).
+     * Only the first nlines entries are written, by gather_facts and
+     * points_compute, before they are read; engine.c clears nothing from
+     * cat_index on. */
+    int cat_index[ENGINE_MAX_LINES];      /* index into category_multipliers, -1 for none */
+    int32_t cat_mult[ENGINE_MAX_LINES];   /* x100; 100 without a category multiplier */
+    int promo_best[ENGINE_MAX_LINES];     /* promotion whose multiplier applies, -1 for none */
+    int32_t promo_mult[ENGINE_MAX_LINES]; /* x100; 100 without a covering promotion */
+    u128 points_num[ENGINE_MAX_LINES];
 };
 
 /* ---------------------------------------------------------------- helpers -- */

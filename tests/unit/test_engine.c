@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "core/err.h"
+#include "engine_same.h"
 #include "rules/engine.h"
 #include "rules/rules.h"
 
@@ -1087,7 +1088,7 @@ static void test_deterministic(void)
     memcpy(&first, &OUT, sizeof OUT);
     memset(&OUT, 0xa5, sizeof OUT);
     CHECK_EQ_I64(compute(&m, &p), 0);
-    CHECK(memcmp(&first, &OUT, sizeof OUT) == 0);
+    CHECK(engine_same(&first, &OUT));
 }
 
 /* Semantics 5: the referral fires on the first purchase whose net spend
