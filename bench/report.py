@@ -169,6 +169,7 @@ def load(d):
             r["cpu_us"] = ((t1 - t0) / clk * 1e6 / r["requests"]) if r["requests"] else None
             r["split"] = cpu_split(cpu, clk, ncpu, client_cpu_s(path + ".time"))
             r["hwm_kb"] = cpu.get("vm_hwm_kb", [0])[0]
+            r["autovacuum"] = autovacuum_overlap(cpu)
             runs[(ep, c)] = r
         per = {}
         for c in clients:
@@ -176,8 +177,9 @@ def load(d):
             p = parse_pgbench(path)
             cpu_path = os.path.join(d, f"pgcpu-{ep}-{c}.txt")
             client_s = client_cpu_s(path + ".time")
-            p["split"] = (cpu_split(read_pairs(cpu_path), clk, ncpu, client_s)
-                          if os.path.exists(cpu_path) else None)
+            pgcpu = read_pairs(cpu_path) if os.path.exists(cpu_path) else None
+            p["split"] = cpu_split(pgcpu, clk, ncpu, client_s) if pgcpu else None
+            p["autovacuum"] = autovacuum_overlap(pgcpu) if pgcpu else None
             # pgbench's own CPU per transaction: what a C client that only
             # runs the endpoint's statements spends, the floor under the
             # daemon's CPU per request.
@@ -362,6 +364,25 @@ def evaluate(eps, conns, runs, ceilings, meta):
 NOISE_CORES = 0.25
 
 
+def autovacuum_overlap(cpu):
+    """Did PostgreSQL's autovacuum or autoanalyze run during the run?  From
+    run.sh's 'autovacuum <finished> <running> <finished> <running>' line;
+    None when the run did not record it."""
+    a = cpu.get("autovacuum")
+    if not a or len(a) != 4:
+        return None
+    return a[2] > a[0] or a[1] > 0 or a[3] > 0
+
+
+def maintenance(eps, conns, clients, runs, ceilings):
+    """Runs that shared the cluster with autovacuum or autoanalyze: their
+    figures are not the daemon's or pgbench's alone."""
+    out = [f"wrk {ep} c{c}" for ep in eps for c in conns if runs[(ep, c)].get("autovacuum")]
+    out += [f"pgbench {ep} c{c}" for ep in eps for c in clients
+            if ceilings[ep]["per_client"][c].get("autovacuum")]
+    return out
+
+
 def noise(eps, conns, clients, runs, ceilings):
     """Runs during which other processes on the machine used more than
     NOISE_CORES: their figures are not the daemon's alone."""
@@ -529,6 +550,10 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         "",
         "## Results",
         "",
+        "Every run below, wrk's and pgbench's, starts after a `VACUUM (ANALYZE)` and a",
+        "`CHECKPOINT`; autovacuum is off in the bench cluster, so that no run works beside",
+        "maintenance that another run's writes set off.",
+        "",
         "wrk: 2 threads, keep-alive, `--latency`, one run per row. Daemon CPU is the change in",
         "loyaltyd's utime+stime (`/proc/PID/stat`) over the run divided by its requests. The",
         "cores column splits the machine's busy CPU over the run (CPU-seconds per second): the",
@@ -562,6 +587,10 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         out += [f"**The machine was not quiet**: other processes used more than {NOISE_CORES}"
                 f" cores during {len(busy)} run(s) ({'; '.join(busy)}); load average at the"
                 f" start {meta.get('loadavg_at_start')}. Those figures are low.", ""]
+    vac = maintenance(eps, conns, clients, runs, ceilings)
+    if vac:
+        out += [f"**PostgreSQL's autovacuum or autoanalyze ran during {len(vac)} run(s)**"
+                f" ({'; '.join(vac)}): the cluster was doing its own work beside the load.", ""]
     out += [
         "## Targets",
         "",
@@ -682,6 +711,9 @@ def main():
     if busy:
         print(f"WARNING: the machine was not quiet (other processes > {NOISE_CORES} cores): "
               + "; ".join(busy))
+    vac = maintenance(eps, conns, clients, runs, ceilings)
+    if vac:
+        print("WARNING: PostgreSQL's autovacuum or autoanalyze ran during: " + "; ".join(vac))
     print()
     for met, text in targets:
         print(f"  {'met   ' if met else 'MISSED'}  {text}")

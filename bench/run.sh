@@ -6,7 +6,9 @@
 # In one run, on this machine only (127.0.0.1 and unix sockets):
 #   1. builds the release binary (build/release) and starts a durable
 #      PostgreSQL cluster of its own in a temporary folder (.ci/pg.sh, with
-#      pg_stat_statements loaded);
+#      pg_stat_statements loaded, and autovacuum off: every measured run,
+#      wrk's and pgbench's alike, starts after a VACUUM (ANALYZE) and a
+#      CHECKPOINT, as pgbench itself vacuums before a run by default);
 #   2. migrates, bulk-loads N members with their opening points
 #      (bench/load.sql, set-based SQL), creates an admin and a pos key
 #      (`loyaltyd keys create`) and one reward with unlimited stock;
@@ -97,10 +99,15 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # -------------------------------------------------------- database -----
-say "starting PostgreSQL in $pgdir (durable; pg_stat_statements loaded)"
+say "starting PostgreSQL in $pgdir (durable; pg_stat_statements loaded; autovacuum off)"
+# Autovacuum off: left on, it woke on the writes of one run and worked
+# through the next (a balance ceiling fell from 24,000 to 19,000/s beside
+# it), so a target's two sides were measured under different loads.
+# settle() does the same work between the runs instead.
 export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = 'none'
 pg_stat_statements.max = 1000
+autovacuum = off
 log_line_prefix = '%m [%p] %a '"
 bench_pg_start
 unset PG_EXTRA_CONF
@@ -117,7 +124,20 @@ pss_dump() {
     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND query !~* 'pg_stat_statements|pg_reload_conf|ALTER SYSTEM'" >"$1"
 }
-checkpoint() { psql_q -c CHECKPOINT >/dev/null; }
+# Before every measured run: what the previous runs wrote is vacuumed and
+# analysed, and the dirty pages are on disk, so each run starts from the
+# same state and none pays for another's writes.
+settle() { psql_q -c "VACUUM (ANALYZE)" -c CHECKPOINT >/dev/null; }
+# PostgreSQL's own maintenance, read before and after every measured run:
+# the autovacuum and autoanalyze passes finished so far, and the autovacuum
+# workers running now.  A run during which the count moved, or with a worker
+# running at either end, shared the cluster with it (report.py says which;
+# with autovacuum off none should).
+autovacuum() {
+  psql_q -F ' ' -c "SELECT (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)
+      FROM pg_stat_all_tables),
+    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker')"
+}
 # The server log with log_statement = 'all' shows every statement in order,
 # BEGIN and COMMIT included (pg_stat_statements counts a prepared BEGIN only
 # once per connection), with its parameters.
@@ -283,8 +303,9 @@ done
 
 for ep in "${eps[@]}"; do
   for c in "${conns[@]}"; do
-    checkpoint
+    settle
     say "wrk $ep -c$c ${duration}s"
+    a_before=$(autovacuum)
     t_before=$(daemon_ticks); p_before=$(cluster_ticks); k_before=$(kthread_ticks)
     b_before=$(busy_ticks)
     run_wrk "$ep" "$c" "$duration" "c$c" "$res/wrk-$ep-$c.txt"
@@ -296,6 +317,7 @@ for ep in "${eps[@]}"; do
       echo "kthread_ticks $k_before $k_after"
       echo "busy_ticks $b_before $b_after"
       echo "vm_hwm_kb $(vm_hwm)"
+      echo "autovacuum $a_before $(autovacuum)"
     } >"$res/cpu-$ep-$c.txt"
   done
 done
@@ -304,7 +326,7 @@ done
 # its own: it shows whether reads wait behind writes (a worker that slept
 # in a purchase's statements would hold up every read it serves).
 if [[ ,$endpoints, == *,balance,* && ,$endpoints, == *,purchase,* ]]; then
-  checkpoint
+  settle
   say "wrk balance -c16 and purchase -c16 at once, ${duration}s"
   run_wrk purchase 16 "$duration" mixp "$res/wrk-mixed-purchase.txt" &
   mixed_pid=$!
@@ -353,9 +375,10 @@ for ep in "${eps[@]}"; do
   pss_track none
   pss_dump "$res/stmts-pgbench-$ep.json"
   for c in "${clients[@]}"; do
-    checkpoint
+    settle
     say "pgbench $ep -c$c ${duration}s"
     nchildren=$(pgrep -c -P "$pm_pid")
+    a_before=$(autovacuum)
     p_before=$(cluster_ticks); k_before=$(kthread_ticks); b_before=$(busy_ticks)
     pgbench_run "$ep" "$c" "$res/pgbench-$ep-$c.txt" -T "$duration"
     # pgbench's backends exit after it does; their CPU is the postmaster's
@@ -366,6 +389,7 @@ for ep in "${eps[@]}"; do
       echo "postgres_ticks $p_before $p_after"
       echo "kthread_ticks $k_before $k_after"
       echo "busy_ticks $b_before $b_after"
+      echo "autovacuum $a_before $(autovacuum)"
     } >"$res/pgcpu-$ep-$c.txt"
   done
 done
@@ -393,7 +417,7 @@ done
   echo "postgres=$(psql_q -c 'SHOW server_version')"
   echo "pg_settings=$(psql_q -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings
     WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'full_page_writes',
-                   'max_wal_size', 'checkpoint_timeout')")"
+                   'max_wal_size', 'checkpoint_timeout', 'autovacuum')")"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
   echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo '+uncommitted')"
 } >"$res/meta.env"
