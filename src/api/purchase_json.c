@@ -34,6 +34,7 @@
 #define UNIT_PRICE_MAX      INT64_C(100000000000)
 #define REDEEM_POINTS_MAX   INT64_C(1000000000000)
 #define FUTURE_TOLERANCE_US INT64_C(300000000) /* five minutes */
+#define ITEM_PATH_MAX       64                 /* "items[499]." and a key cut at 40 bytes */
 
 /* -------------------------------------------------------------- body -- */
 
@@ -51,40 +52,51 @@ static bool is_card_number(const char *s)
     return s[n] == '\0' && n >= 6 && n <= 32;
 }
 
-/* A string of min..max code points without control characters at `path`.
- * 1 read, 0 absent, -1 invalid (field error added). */
-static int item_string(json_t *o, const char *key, const char *path, int max, const char **out,
-                       struct err *e)
+/* "items[i].key" in `path`, written only for an error: formatting the
+ * path of every field of every line cost a dozen snprintf per purchase. */
+static const char *item_path(char path[ITEM_PATH_MAX], int i, const char *key)
+{
+    snprintf(path, ITEM_PATH_MAX, "items[%d].%.40s", i, key);
+    return path;
+}
+
+/* A string of 1..max code points without control characters at
+ * items[i].key.  1 read, 0 absent, -1 invalid (field error added). */
+static int item_string(json_t *o, int i, const char *key, int max, const char **out, struct err *e)
 {
     json_t *v = json_object_get(o, key);
+    char path[ITEM_PATH_MAX];
     const char *s;
     int n;
 
     if (v == NULL)
         return 0;
     if (!json_is_string(v))
-        return err_field(e, path, "must be a string");
+        return err_field(e, item_path(path, i, key), "must be a string");
     s = json_string_value(v);
     n = utf8_length(s);
     if (strlen(s) != json_string_length(v) || n < 0)
-        return err_field(e, path, "must not contain control characters");
+        return err_field(e, item_path(path, i, key), "must not contain control characters");
     if (n < 1 || n > max)
-        return err_field(e, path, "must be 1 to %d characters", max);
+        return err_field(e, item_path(path, i, key), "must be 1 to %d characters", max);
     *out = s;
     return 1;
 }
 
-static int item_int(json_t *o, const char *key, const char *path, int64_t min, int64_t max,
-                    int64_t *out, struct err *e)
+/* An integer of min..max at items[i].key; returns as item_string. */
+static int item_int(json_t *o, int i, const char *key, int64_t min, int64_t max, int64_t *out,
+                    struct err *e)
 {
     json_t *v = json_object_get(o, key);
+    char path[ITEM_PATH_MAX];
 
     if (v == NULL)
         return 0;
     if (!json_is_integer(v))
-        return err_field(e, path, "must be an integer");
+        return err_field(e, item_path(path, i, key), "must be an integer");
     if (json_integer_value(v) < min || json_integer_value(v) > max)
-        return err_field(e, path, "must be %lld to %lld", (long long)min, (long long)max);
+        return err_field(e, item_path(path, i, key), "must be %lld to %lld", (long long)min,
+                         (long long)max);
     *out = (int64_t)json_integer_value(v);
     return 1;
 }
@@ -92,7 +104,7 @@ static int item_int(json_t *o, const char *key, const char *path, int64_t min, i
 static void read_item(json_t *o, int i, struct purchase_item *it, struct err *e)
 {
     static const char *const fields[] = {"sku", "category", "quantity", "unit_price"};
-    char path[64];
+    char path[ITEM_PATH_MAX];
     const char *key;
     json_t *v;
     int rc[4];
@@ -108,25 +120,16 @@ static void read_item(json_t *o, int i, struct purchase_item *it, struct err *e)
         (void)v;
         for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
             known = known || strcmp(key, fields[k]) == 0;
-        if (!known) {
-            snprintf(path, sizeof(path), "items[%d].%.40s", i, key);
-            err_field(e, path, "unknown field");
-        }
+        if (!known)
+            err_field(e, item_path(path, i, key), "unknown field");
     }
-    snprintf(path, sizeof(path), "items[%d].sku", i);
-    rc[0] = item_string(o, "sku", path, SKU_MAX, &it->sku, e);
-    snprintf(path, sizeof(path), "items[%d].category", i);
-    rc[1] = item_string(o, "category", path, CATEGORY_MAX, &it->category, e);
-    snprintf(path, sizeof(path), "items[%d].quantity", i);
-    rc[2] = item_int(o, "quantity", path, 1, QUANTITY_MAX, &it->quantity, e);
-    snprintf(path, sizeof(path), "items[%d].unit_price", i);
-    rc[3] = item_int(o, "unit_price", path, 0, UNIT_PRICE_MAX, &it->unit_price, e);
-    for (int k = 0; k < 4; k++) {
-        if (rc[k] == 0) {
-            snprintf(path, sizeof(path), "items[%d].%s", i, fields[k]);
-            err_field(e, path, "is required");
-        }
-    }
+    rc[0] = item_string(o, i, "sku", SKU_MAX, &it->sku, e);
+    rc[1] = item_string(o, i, "category", CATEGORY_MAX, &it->category, e);
+    rc[2] = item_int(o, i, "quantity", 1, QUANTITY_MAX, &it->quantity, e);
+    rc[3] = item_int(o, i, "unit_price", 0, UNIT_PRICE_MAX, &it->unit_price, e);
+    for (int k = 0; k < 4; k++)
+        if (rc[k] == 0)
+            err_field(e, item_path(path, i, fields[k]), "is required");
 }
 
 static void read_items(json_t *o, struct arena *a, struct purchase_body *b, struct err *e)
