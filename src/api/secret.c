@@ -30,12 +30,13 @@ void secret_token(char *dst, const char *prefix, size_t nchars, const char *alph
 {
     size_t k = strlen(alphabet);
     size_t plen = strlen(prefix);
-    /* Largest multiple of k below 256: bytes at or above it are redrawn. */
-    unsigned limit = 256u - (256u % (unsigned)k);
+    unsigned limit;
     unsigned char pool[64];
     size_t used = sizeof(pool);
 
     ly_assert(k > 0 && k <= 256);
+    /* Largest multiple of k below 256: bytes at or above it are redrawn. */
+    limit = 256u - (256u % (unsigned)k);
     memcpy(dst, prefix, plen);
     for (size_t i = 0; i < nchars;) {
         if (used == sizeof(pool)) {

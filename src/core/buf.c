@@ -103,6 +103,7 @@ size_t fmt_i64(int64_t v, char out[24])
 void buf_i64(struct buf *b, int64_t v)
 {
     char text[24];
+    size_t n = fmt_i64(v, text);
 
-    buf_append(b, text, fmt_i64(v, text));
+    buf_append(b, text, n);
 }

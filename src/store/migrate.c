@@ -79,7 +79,8 @@ int migrations_load(const char *dir, struct migration_set *out, struct err *e)
         out->n++;
     }
     closedir(d);
-    qsort(out->items, (size_t)out->n, sizeof(*out->items), cmp_version);
+    if (out->n > 1) /* qsort wants a non-NULL array even for no element */
+        qsort(out->items, (size_t)out->n, sizeof(*out->items), cmp_version);
     for (int i = 1; i < out->n; i++) {
         if (out->items[i].version == out->items[i - 1].version) {
             err_set(e, ERR_INTERNAL, "two migrations have version %d", out->items[i].version);
