@@ -17,6 +17,7 @@ Standard library only.  Must not run anything: it reads files and writes
 the one page it is asked to.
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -103,6 +104,23 @@ def parse_pgbench(path):
     }
 
 
+def pgbench_latency(path):
+    """p50 and p99 in microseconds of the transactions pgbench logged (-l,
+    one in ten: OUTFILE.lat.<pid>[.<thread>], the latency in the third
+    column), or (None, None) when it logged none."""
+    lat = []
+    for f in glob.glob(path + ".lat.*"):
+        for line in read(f).splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                lat.append(int(parts[2]))
+    if not lat:
+        return None, None
+    lat.sort()
+    return (lat[min(len(lat) - 1, int(0.50 * len(lat)))],
+            lat[min(len(lat) - 1, int(0.99 * len(lat)))])
+
+
 def client_cpu_s(path):
     """user+system seconds of wrk or pgbench, from /usr/bin/time's file."""
     if not os.path.exists(path):
@@ -180,6 +198,7 @@ def load(d):
             pgcpu = read_pairs(cpu_path) if os.path.exists(cpu_path) else None
             p["split"] = cpu_split(pgcpu, clk, ncpu, client_s) if pgcpu else None
             p["autovacuum"] = autovacuum_overlap(pgcpu) if pgcpu else None
+            p["p50_us"], p["p99_us"] = pgbench_latency(path)
             # pgbench's own CPU per transaction: what a C client that only
             # runs the endpoint's statements spends, the floor under the
             # daemon's CPU per request.
@@ -307,6 +326,12 @@ def compare_statements(d, ep):
 
 # --------------------------------------------------------------- targets --
 
+def ceiling_tail(ceiling):
+    """pgbench's p99/p50 at the client count of the ceiling, or None."""
+    best = ceiling["per_client"][ceiling["best_clients"]]
+    return best["p99_us"] / best["p50_us"] if best.get("p50_us") else None
+
+
 def ceiling_client_us(ceiling):
     """pgbench's CPU per transaction at the client count of the ceiling."""
     return ceiling["per_client"][ceiling["best_clients"]]["client_us"]
@@ -330,7 +355,8 @@ def evaluate(eps, conns, runs, ceilings, meta):
             q = r["p99_us"] / r["p50_us"] if r["p50_us"] else float("inf")
             out.append((q <= P99_OVER_P50,
                         f"{ep} at {c} connections: p99 {r['p99_us'] / 1000:.2f} ms = {q:.1f} x p50 "
-                        f"{r['p50_us'] / 1000:.2f} ms (target <= {P99_OVER_P50:g} x)"))
+                        f"{r['p50_us'] / 1000:.2f} ms (target <= {P99_OVER_P50:g} x; pgbench "
+                        f"at its ceiling: {fmt(ceiling_tail(ceilings[ep]), '.1f')} x)"))
     if "balance" in eps and 64 in conns:
         p99 = runs[("balance", 64)]["p99_us"] / 1000
         out.append((p99 < BALANCE_P99_MS_AT_64,
@@ -424,10 +450,17 @@ def main_table(eps, conns, runs, ceilings):
     return head, rows
 
 
+def ceiling_latency_text(ceiling):
+    best = ceiling["per_client"][ceiling["best_clients"]]
+    if not best.get("p50_us"):
+        return "-"
+    return f"{best['p50_us'] / 1000:.2f} / {best['p99_us'] / 1000:.2f}"
+
+
 def ceiling_table(eps, clients, ceilings):
     head = ["statements of", *[f"{c} client{'s' if c > 1 else ''}" for c in clients],
             "ceiling (clients)", "cores at ceiling: pg / pgbench / kernel / other",
-            "pgbench CPU us/tx at ceiling"]
+            "pgbench CPU us/tx at ceiling", "pgbench p50 / p99 ms at ceiling"]
     rows = []
     for ep in eps:
         per = ceilings[ep]["per_client"]
@@ -437,7 +470,8 @@ def ceiling_table(eps, clients, ceilings):
                            for c in clients],
                      f"**{ceilings[ep]['tps']:,.0f}** ({best})",
                      split_text(sp, ("postgres", "client", "kernel", "other")),
-                     fmt(ceiling_client_us(ceilings[ep]), ".1f")])
+                     fmt(ceiling_client_us(ceilings[ep]), ".1f"),
+                     ceiling_latency_text(ceilings[ep])])
     return head, rows
 
 
@@ -569,7 +603,8 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         "ceiling is the best of 1, 2, 4 and 8 clients. The last column is pgbench's own",
         "utime+stime per transaction at the ceiling: what a C client that only sends the",
         "endpoint's statements and reads their results spends, next to the daemon's CPU per",
-        "request.",
+        "request. pgbench logs the latency of one transaction in ten (`-l --sampling-rate=0.1`);",
+        "its p50 and p99 at the ceiling show how even the database's own answers are.",
         "",
         markdown(ch, crows),
         "",

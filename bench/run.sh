@@ -336,11 +336,14 @@ fi
 hwm_kb=$(vm_hwm)
 
 # ---------------------------------------------------------- pgbench -----
+# pgbench logs the latency of one transaction in ten (OUTFILE.lat.*), so
+# that report.py can set its percentiles beside the daemon's.
 pgbench_run() { # SCRIPT CLIENTS OUTFILE [pgbench options...]
   local script=$1 c=$2 out=$3
   shift 3
   timeout $((duration + 60)) /usr/bin/time -o "$out.time" -f 'client_cpu_s %U %S' \
     "$PGBIN/pgbench" -n -M prepared -c "$c" -j $((c < 2 ? c : 2)) \
+    -l --sampling-rate=0.1 --log-prefix="$out.lat" \
     -h "$pgdir" -p "$pgport" -U loyalty \
     -D member_min="$member_min" -D member_max="$member_max" -D reward_id="$reward_num" \
     "${pgbench_vars[@]}" -f "bench/pgbench/$script.sql" "$@" loyalty >"$out" 2>&1 ||
