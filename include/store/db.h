@@ -116,6 +116,15 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
               db_result_fn fn, void *arg);
 int db_flush(struct db *db, struct err *e);
 
+/* Reads the first row of `res` into `out` (its strings in `a`): 1 read,
+ * 0 for no row, -1 with `e` set. */
+typedef int (*db_row_fn)(const PGresult *res, struct arena *a, void *out, struct err *e);
+/* db_queue for a statement of at most one row: at the flush `read` fills
+ * `out` when there is a row, and *found tells whether there was (no row
+ * is no error).  `out` and `found` must live until the flush. */
+void db_queue_row(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+                  struct arena *a, db_row_fn read, void *out, bool *found);
+
 /*
  * db_flush with the transaction's COMMIT at the end of the same pipeline:
  * a write whose last statements need nothing after them ends in one round

@@ -482,6 +482,33 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
     }
 }
 
+/* What db_queue_row hands to its statement's result. */
+struct queued_row {
+    struct arena *a;
+    db_row_fn read;
+    void *out;
+    bool *found;
+};
+
+static int row_done(void *arg, const PGresult *res, struct err *e)
+{
+    const struct queued_row *r = arg;
+    int rc = r->read(res, r->a, r->out, e);
+
+    *r->found = rc == 1;
+    return rc < 0 ? -1 : 0;
+}
+
+void db_queue_row(struct db *db, const struct db_stmt *st, int n, const char *const *params,
+                  struct arena *a, db_row_fn read, void *out, bool *found)
+{
+    struct queued_row *r = arena_alloc(a, sizeof(*r));
+
+    *r = (struct queued_row){a, read, out, found};
+    *found = false;
+    db_queue(db, st, n, params, row_done, r);
+}
+
 /* Prepares what the queued statements (and a pending BEGIN) need. */
 static int prepare_queued(struct db *db, int n, struct err *e)
 {

@@ -80,10 +80,12 @@ static const struct db_stmt stmt_lock = {"ledger_member_lock",
                                          "     AND l.available_on > (now() AT TIME ZONE $2)::date)"
                                          " FROM members m WHERE m.id = $1::bigint FOR UPDATE OF m"};
 
-/* A stmt_lock result: 1 with *out filled, 0 for no member, or -1. */
-static int read_member_lock(const PGresult *res, struct arena *a, struct member_lock *out,
-                            struct err *e)
+/* A stmt_lock result into the struct member_lock `dst` (a db_row_fn): 1
+ * read, 0 for no member, or -1. */
+static int read_member_lock(const PGresult *res, struct arena *a, void *dst, struct err *e)
 {
+    struct member_lock *out = dst;
+
     if (PQntuples(res) == 0)
         return 0;
     memset(out, 0, sizeof(*out));
@@ -117,32 +119,14 @@ int store_member_lock(struct db *db, int64_t member_id, const char *timezone, st
     return rc < 0 ? -1 : 0;
 }
 
-struct lock_read {
-    struct arena *a;
-    struct member_lock *out;
-    bool *found;
-};
-
-static int lock_done(void *arg, const PGresult *res, struct err *e)
-{
-    const struct lock_read *r = arg;
-    int rc = read_member_lock(res, r->a, r->out, e);
-
-    *r->found = rc == 1;
-    return rc < 0 ? -1 : 0;
-}
-
 void store_member_lock_queue(struct db *db, int64_t member_id, const char *timezone,
                              struct arena *a, struct member_lock *out, bool *found)
 {
     char idt[24];
     const char *params[2] = {idt, timezone};
-    struct lock_read *r = arena_alloc(a, sizeof(*r));
 
-    *r = (struct lock_read){a, out, found};
-    *found = false;
     db_i64_text(member_id, idt);
-    db_queue(db, &stmt_lock, 2, params, lock_done, r);
+    db_queue_row(db, &stmt_lock, 2, params, a, read_member_lock, out, found);
 }
 
 /* ------------------------------------------------------------ posting -- */

@@ -112,6 +112,14 @@ static int read_reward(const PGresult *res, int row, struct arena *a, struct rew
     return 0;
 }
 
+/* A one-reward result into the struct reward `dst` (a db_row_fn). */
+static int read_reward_row(const PGresult *res, struct arena *a, void *dst, struct err *e)
+{
+    if (PQntuples(res) == 0)
+        return 0;
+    return read_reward(res, 0, a, dst, e) < 0 ? -1 : 1;
+}
+
 /* Runs a statement returning at most one reward: 1 found, 0 none, -1. */
 static int fetch_reward(struct db *db, const struct db_stmt *st, int n, const char *const *params,
                         struct arena *a, struct reward *out, struct err *e)
@@ -123,7 +131,7 @@ static int fetch_reward(struct db *db, const struct db_stmt *st, int n, const ch
         name_code_conflict(db, e);
         return -1;
     }
-    rc = PQntuples(res) == 0 ? 0 : read_reward(res, 0, a, out, e) < 0 ? -1 : 1;
+    rc = read_reward_row(res, a, out, e);
     PQclear(res);
     return rc;
 }
@@ -208,43 +216,20 @@ int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct ar
     return rc < 0 ? -1 : 0;
 }
 
-struct reward_read {
-    struct arena *a;
-    struct reward *out;
-    bool *found;
-};
-
-static int reward_done(void *arg, const PGresult *res, struct err *e)
-{
-    const struct reward_read *r = arg;
-
-    *r->found = PQntuples(res) > 0;
-    return *r->found ? read_reward(res, 0, r->a, r->out, e) : 0;
-}
-
-/* store_reward_get with REWARD_KEY_SHARE as a db_queue() statement: *found
- * tells whether there is such a reward (no error for none). */
-static void reward_lock_queue(struct db *db, int64_t id, struct arena *a, struct reward *out,
-                              bool *found)
-{
-    char idt[24];
-    const char *params[1] = {idt};
-    struct reward_read *r = arena_alloc(a, sizeof(*r));
-
-    *r = (struct reward_read){a, out, found};
-    *found = false;
-    db_i64_text(id, idt);
-    db_queue(db, &stmt_reward_lock, 1, params, reward_done, r);
-}
-
 int store_redemption_locks(struct db *db, int64_t member_id, const char *timezone,
                            int64_t reward_id, struct arena *a, struct member_lock *m,
                            bool *member_found, struct reward *w, bool *reward_found, struct err *e)
 {
+    char idt[24];
+    const char *params[1] = {idt};
+
     store_member_lock_queue(db, member_id, timezone, a, m, member_found);
     *reward_found = false;
-    if (reward_id != 0)
-        reward_lock_queue(db, reward_id, a, w, reward_found);
+    if (reward_id != 0) {
+        /* store_reward_get with REWARD_KEY_SHARE: no row is no error here. */
+        db_i64_text(reward_id, idt);
+        db_queue_row(db, &stmt_reward_lock, 1, params, a, read_reward_row, w, reward_found);
+    }
     return db_flush(db, e);
 }
 
