@@ -109,12 +109,22 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
  * `e` from the first failure: a statement's, or the first `fn` that
  * returned -1 (every result that came is still handed to its `fn`).
  */
-#define DB_MAX_QUEUED 4
+#define DB_MAX_QUEUED 40
 #define DB_MAX_PARAMS 40
 typedef int (*db_result_fn)(void *arg, const PGresult *res, struct err *e);
 void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const *params,
               db_result_fn fn, void *arg);
 int db_flush(struct db *db, struct err *e);
+
+/*
+ * For the statements of several requests in one pipeline (a purchase
+ * group, api/purchase_group.c), each of which must learn its own fate: the
+ * `fn` of a statement queued after this call reports a failure to `own`
+ * (borrowed; it must live until the flush) instead of to db_flush's result.
+ * NULL, the default after every flush, reports to the flush again.  A
+ * failing *statement* still fails the flush, and the whole transaction.
+ */
+void db_queue_errors_to(struct db *db, struct err *own);
 
 /* Reads the first row of `res` into `out` (its strings in `a`): 1 read,
  * 0 for no row, -1 with `e` set. */

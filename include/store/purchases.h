@@ -90,6 +90,31 @@ struct purchase_context {
 int store_purchase_context(struct db *db, const struct purchase_context_query *q, struct arena *a,
                            struct purchase_context *out, struct err *e);
 
+/* Where a queued context goes, and what became of it at the flush. */
+enum purchase_context_state {
+    PURCHASE_CTX_QUEUED,  /* not run: an earlier statement of the pipeline failed */
+    PURCHASE_CTX_READ,    /* *out holds it */
+    PURCHASE_CTX_STALE,   /* the lock waited for a writer: queue it again */
+    PURCHASE_CTX_MISSING, /* no member has the id or card */
+    PURCHASE_CTX_FAILED,  /* `e` says why */
+};
+struct purchase_context_read {
+    struct purchase_context *out;
+    struct arena *a;
+    enum purchase_context_state state;
+    struct err e;
+};
+
+/*
+ * store_purchase_context's statement, queued (db_queue) to run with others
+ * in one pipeline: the contexts of a purchase group (api/purchase_group.c).
+ * At the flush `r` tells what became of it, and *out is filled when READ.
+ * `out` and `r` (both filled here) must live until the flush.
+ */
+void store_purchase_context_queue(struct db *db, const struct purchase_context_query *q,
+                                  struct arena *a, struct purchase_context *out,
+                                  struct purchase_context_read *r);
+
 /* One line as recorded.  Borrowed. */
 struct purchase_line_row {
     const char *sku;
@@ -138,6 +163,27 @@ struct ledger_entry;
 int store_purchase_record(struct db *db, const struct purchase_new *p,
                           const struct ledger_posting *posting, bool commit, struct arena *a,
                           struct ledger_entry *entries, struct err *e);
+
+/* What the write of one purchase tells at the flush. */
+struct purchase_insert_read {
+    const struct purchase_new *p;
+    int rc; /* 1 written, 0 the POS id was taken, -1 not read */
+};
+struct purchase_write {
+    struct purchase_insert_read insert;
+    struct err e; /* the first failure reading its results */
+};
+
+/*
+ * store_purchase_record's statements, queued to run with others in one
+ * pipeline (a purchase group); `p`, `posting`, `entries` and `w` must live
+ * until the flush.  store_purchase_record_result() then says what
+ * store_purchase_record would have returned, for this purchase alone.
+ */
+void store_purchase_record_queue(struct db *db, const struct purchase_new *p,
+                                 const struct ledger_posting *posting, struct arena *a,
+                                 struct ledger_entry *entries, struct purchase_write *w);
+int store_purchase_record_result(const struct purchase_write *w, struct err *e);
 
 /* The purchase recorded under a POS id: 1 with *out filled, 0 none, -1. */
 int store_purchase_find_by_pos(struct db *db, const char *store_id, const char *pos_transaction_id,

@@ -471,7 +471,7 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
     if (db->nqueued == 0)
         db->qtext.len = 0;
     q = &db->queued[db->nqueued++];
-    *q = (struct queued){.st = st, .n = n, .fn = fn, .arg = arg};
+    *q = (struct queued){.st = st, .n = n, .fn = fn, .arg = arg, .own = db->own};
     for (int i = 0; i < n; i++) {
         if (params[i] == NULL) {
             q->off[i] = -1;
@@ -480,6 +480,11 @@ void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const 
         q->off[i] = (long)db->qtext.len;
         buf_append(&db->qtext, params[i], strlen(params[i]) + 1);
     }
+}
+
+void db_queue_errors_to(struct db *db, struct err *own)
+{
+    db->own = own;
 }
 
 /* What db_queue_row hands to its statement's result. */
@@ -540,6 +545,7 @@ int db_flush(struct db *db, struct err *e)
 
     ly_assert(n > 0);
     db->nqueued = 0;
+    db->own = NULL;
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
     if (db_conn_ensure(db, e) < 0 || prepare_queued(db, n, e) < 0)
@@ -571,9 +577,13 @@ int db_flush(struct db *db, struct err *e)
         struct err fe;
 
         err_clear(&fe);
-        if (out[i] != NULL && db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0 && rc == 0) {
-            rc = -1;
-            first = fe;
+        if (out[i] != NULL && db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0) {
+            if (db->queued[i].own != NULL) {
+                *db->queued[i].own = fe;
+            } else if (rc == 0) {
+                rc = -1;
+                first = fe;
+            }
         }
         PQclear(out[i]);
     }

@@ -36,7 +36,9 @@ struct db {
         long off[DB_MAX_PARAMS]; /* into qtext; -1: NULL */
         db_result_fn fn;
         void *arg;
+        struct err *own; /* where fn's failure goes; NULL: db_flush's */
     } queued[DB_MAX_QUEUED];
+    struct err *own; /* db_queue_errors_to's, for the next db_queue */
     struct buf qtext;
 };
 

@@ -177,8 +177,26 @@ static int read_context(const PGresult *res, struct arena *a, struct purchase_co
     return 0;
 }
 
-int store_purchase_context(struct db *db, const struct purchase_context_query *q, struct arena *a,
-                           struct purchase_context *out, struct err *e)
+static int context_done(void *arg, const PGresult *res, struct err *e)
+{
+    struct purchase_context_read *r = arg;
+
+    (void)e;
+    if (PQntuples(res) == 0) {
+        r->state = PURCHASE_CTX_MISSING;
+        return 0;
+    }
+    if (read_context(res, r->a, r->out, &r->e) < 0) {
+        r->state = PURCHASE_CTX_FAILED;
+        return 0;
+    }
+    r->state = db_get_bool(res, 0, CTX_FRESH) ? PURCHASE_CTX_READ : PURCHASE_CTX_STALE;
+    return 0;
+}
+
+void store_purchase_context_queue(struct db *db, const struct purchase_context_query *q,
+                                  struct arena *a, struct purchase_context *out,
+                                  struct purchase_context_read *r)
 {
     char idt[24], window[24];
     const char *params[7] = {NULL,
@@ -195,26 +213,38 @@ int store_purchase_context(struct db *db, const struct purchase_context_query *q
         params[0] = idt;
     }
     db_i64_text(q->window_days, window);
+    r->out = out;
+    r->a = a;
+    r->state = PURCHASE_CTX_QUEUED;
+    err_clear(&r->e);
+    db_queue(db, st, q->for_purchase ? 7 : 5, params, context_done, r);
+}
+
+int store_purchase_context(struct db *db, const struct purchase_context_query *q, struct arena *a,
+                           struct purchase_context *out, struct err *e)
+{
+    struct purchase_context_read *r = arena_alloc(a, sizeof(*r));
+
     /* The second run holds the lock from the first, so its snapshot is
      * taken after every writer this member was waiting for. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        PGresult *res = db_exec(db, st, q->for_purchase ? 7 : 5, params, e);
-        bool fresh;
-        int rc;
-
-        if (res == NULL)
+        store_purchase_context_queue(db, q, a, out, r);
+        if (db_flush(db, e) < 0)
             return -1;
-        if (PQntuples(res) == 0) {
-            PQclear(res);
-            return err_set(e, ERR_NOT_FOUND, "member not found");
-        }
-        fresh = db_get_bool(res, 0, CTX_FRESH);
-        rc = read_context(res, a, out, e);
-        PQclear(res);
-        if (rc < 0)
-            return -1;
-        if (fresh)
+        switch (r->state) {
+        case PURCHASE_CTX_READ:
             return 0;
+        case PURCHASE_CTX_MISSING:
+            return err_set(e, ERR_NOT_FOUND, "member not found");
+        case PURCHASE_CTX_FAILED:
+            *e = r->e;
+            return -1;
+        case PURCHASE_CTX_STALE:
+            continue;
+        case PURCHASE_CTX_QUEUED:
+            break;
+        }
+        break;
     }
     return err_internal(e, ERR_INTERNAL, "purchase context changed under a held lock");
 }
@@ -271,15 +301,9 @@ static const struct db_stmt stmt_insert = {
 
 #define NARRAYS 9
 
-/* What the insert tells: 1 written, 0 the POS id was taken; -1 until read. */
-struct insert_read {
-    const struct purchase_new *p;
-    int rc;
-};
-
 static int insert_done(void *arg, const PGresult *res, struct err *e)
 {
-    struct insert_read *r = arg;
+    struct purchase_insert_read *r = arg;
     const struct purchase_new *p = r->p;
     int64_t counts[4];
 
@@ -299,7 +323,8 @@ static int insert_done(void *arg, const PGresult *res, struct err *e)
     return 0;
 }
 
-static void insert_queue(struct db *db, const struct purchase_new *p, struct insert_read *r)
+static void insert_queue(struct db *db, const struct purchase_new *p,
+                         struct purchase_insert_read *r)
 {
     static const size_t offsets[NARRAYS - 2] = {
         offsetof(struct purchase_line_row, quantity),
@@ -356,30 +381,49 @@ static void insert_queue(struct db *db, const struct purchase_new *p, struct ins
     params[31] = num[11];
     params[32] = p->timezone;
 
-    *r = (struct insert_read){p, -1};
+    *r = (struct purchase_insert_read){p, -1};
     db_queue(db, &stmt_insert, 33, params, insert_done, r);
     for (int i = 0; i < NARRAYS; i++)
         buf_cleanup(&arrays[i]);
+}
+
+void store_purchase_record_queue(struct db *db, const struct purchase_new *p,
+                                 const struct ledger_posting *posting, struct arena *a,
+                                 struct ledger_entry *entries, struct purchase_write *w)
+{
+    err_clear(&w->e);
+    db_queue_errors_to(db, &w->e);
+    insert_queue(db, p, &w->insert);
+    if (posting != NULL)
+        store_ledger_post_queue(db, posting, a, entries);
+    db_queue_errors_to(db, NULL);
+}
+
+int store_purchase_record_result(const struct purchase_write *w, struct err *e)
+{
+    /* A POS id taken meanwhile: the posting found no purchase and wrote
+     * nothing (its ERR_NOT_FOUND is no error here). */
+    if (w->insert.rc == 0)
+        return 0;
+    if (err_is_set(&w->e)) {
+        *e = w->e;
+        return -1;
+    }
+    if (w->insert.rc != 1)
+        return err_internal(e, ERR_INTERNAL, "the purchase insert gave no result");
+    return 1;
 }
 
 int store_purchase_record(struct db *db, const struct purchase_new *p,
                           const struct ledger_posting *posting, bool commit, struct arena *a,
                           struct ledger_entry *entries, struct err *e)
 {
-    struct insert_read r;
-    int rc;
+    struct purchase_write *w = arena_alloc(a, sizeof(*w));
 
-    insert_queue(db, p, &r);
-    if (posting != NULL)
-        store_ledger_post_queue(db, posting, a, entries);
-    rc = commit ? db_flush_commit(db, e) : db_flush(db, e);
-    /* A POS id taken meanwhile: the posting found no purchase and wrote
-     * nothing (its ERR_NOT_FOUND is no error here). */
-    if (r.rc == 0) {
-        err_clear(e);
-        return 0;
-    }
-    return rc < 0 ? -1 : r.rc;
+    store_purchase_record_queue(db, p, posting, a, entries, w);
+    if ((commit ? db_flush_commit(db, e) : db_flush(db, e)) < 0)
+        return -1;
+    return store_purchase_record_result(w, e);
 }
 
 /* ----------------------------------------------------------- reading -- */
