@@ -40,8 +40,16 @@
 
 struct db *api_db(struct req *rq, struct err *e)
 {
-    if (rq->db == NULL)
-        rq->db = db_acquire(e);
+    if (rq->db != NULL)
+        return rq->db;
+    rq->db = db_acquire(e);
+    /* A write route's transaction begins with its first statement, so a
+     * handler that records elsewhere (a purchase group) holds no
+     * connection while it waits. */
+    if (rq->db != NULL && (rq->route->flags & ROUTE_TX) && db_begin(rq->db, e) < 0) {
+        db_release(rq->db);
+        rq->db = NULL;
+    }
     return rq->db;
 }
 
@@ -134,10 +142,11 @@ bool api_tx_ends_with_handler(const struct req *rq)
 }
 
 /* Commits the request's transaction (unless the handler did, see
- * api_tx_ends_with_handler), then runs the handler's on_commit. */
+ * api_tx_ends_with_handler, or had none), then runs the handler's
+ * on_commit. */
 static int commit(struct req *rq, struct db *db, struct err *e)
 {
-    if (db_in_tx(db) && db_commit(db, e) < 0)
+    if (db != NULL && db_in_tx(db) && db_commit(db, e) < 0)
         return -1;
     if (rq->on_commit != NULL)
         rq->on_commit(rq, rq->on_commit_arg);
@@ -146,7 +155,7 @@ static int commit(struct req *rq, struct db *db, struct err *e)
 
 static int run_tx(struct req *rq, struct resp *rs, struct err *e)
 {
-    struct db *db;
+    struct db *db = NULL;
     struct idem_key k;
     struct idem_record rec;
     char scope[48], hash[67];
@@ -165,12 +174,13 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         secret_hash_bytea(rq->body.data ? rq->body.data : "", hash);
         k = (struct idem_key){scope, rq->method_name, rq->path, rq->idempotency_key, hash};
     }
-    db = api_db(rq, e);
-    if (db == NULL || db_begin(db, e) < 0)
-        return -1;
     if (idem) {
-        int claimed = store_idem_claim(db, &k, &rec, &rq->arena, e);
+        int claimed;
 
+        db = api_db(rq, e);
+        if (db == NULL)
+            return -1;
+        claimed = store_idem_claim(db, &k, &rec, &rq->arena, e);
         if (claimed < 0)
             goto fail;
         if (claimed == 1) {
@@ -187,7 +197,13 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
 
     err_clear(&herr);
     if (rq->route->handler(rq, rs, &herr) < 0) {
-        if (!idem || err_info_of(herr.code)->status >= 500 || db_rollback_to_savepoint(db, e) < 0) {
+        if (!idem) {
+            if (rq->db != NULL)
+                db_rollback(rq->db);
+            *e = herr;
+            return -1;
+        }
+        if (err_info_of(herr.code)->status >= 500 || db_rollback_to_savepoint(db, e) < 0) {
             db_rollback(db);
             *e = herr;
             return -1;
@@ -195,7 +211,7 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         text = render(rq, rs, &herr, &status);
     } else {
         if (!idem)
-            return commit(rq, db, e);
+            return commit(rq, rq->db, e);
         text = render(rq, rs, NULL, &status);
         if ((rq->route->flags & ROUTE_SECRET) && rs->json != NULL) {
             json_t *redacted = without_secrets(rs->json);

@@ -39,6 +39,7 @@
 #include "api/member_json.h"
 #include "api/posting.h"
 #include "api/purchase_json.h"
+#include "api/purchase_steps.h"
 #include "api/rules_cache.h"
 #include "api/validate.h"
 #include "core/xmalloc.h"
@@ -58,21 +59,8 @@ static int64_t wall_clock_us(void)
 
 /* ------------------------------------------------------- the purchase -- */
 
-/* Everything one purchase or quote works with; lives in the request arena. */
-struct work {
-    const struct rules_snapshot *snap;
-    struct purchase_body in;
-    struct purchase_context ctx;
-    struct coupon coupon;
-    bool has_coupon;
-    struct engine_result *res;
-    const char *tier_after;
-    bool tier_changed;
-    int64_t balance_after;
-};
-
 /* The body, the key's store binding, and a member id that names no one. */
-static int read_request(struct req *rq, struct work *w, struct err *e)
+static int read_request(struct req *rq, struct purchase_work *w, struct err *e)
 {
     w->snap = rules_cache_hold(&rq->arena);
     if (purchase_body_read(rq, wall_clock_us(), &w->in, e) < 0)
@@ -84,10 +72,10 @@ static int read_request(struct req *rq, struct work *w, struct err *e)
     return 0;
 }
 
-static int load_context(struct req *rq, struct db *db, struct work *w, bool for_purchase,
-                        struct err *e)
+struct purchase_context_query purchase_context_query_of(const struct purchase_work *w,
+                                                        bool for_purchase)
 {
-    const struct purchase_context_query q = {
+    return (struct purchase_context_query){
         .member_id = w->in.member_id,
         .card_number = w->in.card_number,
         .occurred_at = w->in.occurred_at,
@@ -97,14 +85,21 @@ static int load_context(struct req *rq, struct db *db, struct work *w, bool for_
         .store_id = w->in.store_id,
         .pos_transaction_id = w->in.pos_transaction_id,
     };
+}
+
+static int load_context(struct req *rq, struct db *db, struct purchase_work *w, bool for_purchase,
+                        struct err *e)
+{
+    const struct purchase_context_query q = purchase_context_query_of(w, for_purchase);
 
     return store_purchase_context(db, &q, &rq->arena, &w->ctx, e);
 }
 
 /* A purchase already recorded under the POS id: the same request is
  * answered with the record, anything else is a conflict. */
-static int answer_recorded(struct resp *rs, const struct work *w, const struct purchase_record *rec,
-                           const char *fingerprint, struct err *e)
+static int answer_recorded(struct resp *rs, const struct purchase_work *w,
+                           const struct purchase_record *rec, const char *fingerprint,
+                           struct err *e)
 {
     char id[24];
 
@@ -120,7 +115,7 @@ static int answer_recorded(struct resp *rs, const struct work *w, const struct p
 }
 
 /* The member may buy, earn and spend this much. */
-static int check_state(const struct work *w, struct err *e)
+static int check_state(const struct purchase_work *w, struct err *e)
 {
     if (w->ctx.before_enrolment)
         return err_field(e, "occurred_at", "is more than a day before the member enrolled");
@@ -137,7 +132,7 @@ static int check_state(const struct work *w, struct err *e)
 }
 
 /* The coupon, locked; only an issued discount coupon of this member. */
-static int take_coupon(struct req *rq, struct db *db, struct work *w, struct err *e)
+static int take_coupon(struct req *rq, struct db *db, struct purchase_work *w, struct err *e)
 {
     int rc;
 
@@ -156,8 +151,7 @@ static int take_coupon(struct req *rq, struct db *db, struct work *w, struct err
     return 0;
 }
 
-/* Runs the engine once and derives the tier and balance after. */
-static int compute(struct req *rq, struct work *w, struct err *e)
+int purchase_compute(struct req *rq, struct purchase_work *w, struct err *e)
 {
     const struct rules *r = &w->snap->rules;
     struct engine_line_in *lines = arena_alloc(&rq->arena, sizeof(*lines) * (size_t)w->in.nitems);
@@ -207,28 +201,35 @@ static int compute(struct req *rq, struct work *w, struct err *e)
     return 0;
 }
 
-/* Reads the request and computes it: everything a quote and a purchase
- * share.  Returns 1 when `rs` already holds a replay. */
-static int prepare(struct req *rq, struct resp *rs, struct work *w, bool for_purchase,
+int purchase_check(struct resp *rs, const struct purchase_work *w, bool for_purchase,
                    char fingerprint[65], struct err *e)
 {
-    struct db *db;
-
-    if (read_request(rq, w, e) < 0)
-        return -1;
-    db = api_db(rq, e);
-    if (db == NULL || load_context(rq, db, w, for_purchase, e) < 0)
-        return -1;
     purchase_fingerprint(&w->in, w->ctx.member_id, fingerprint);
     if (for_purchase && w->ctx.recorded.id != 0)
         return answer_recorded(rs, w, &w->ctx.recorded, fingerprint, e) < 0 ? -1 : 1;
-    if (check_state(w, e) < 0 || take_coupon(rq, db, w, e) < 0 || compute(rq, w, e) < 0)
+    return check_state(w, e);
+}
+
+/* Reads the context and computes the request (read already): everything
+ * a quote and a purchase recorded alone share.  Returns 1 when `rs`
+ * already holds a replay. */
+static int prepare(struct req *rq, struct resp *rs, struct purchase_work *w, bool for_purchase,
+                   char fingerprint[65], struct err *e)
+{
+    struct db *db = api_db(rq, e);
+    int rc;
+
+    if (db == NULL || load_context(rq, db, w, for_purchase, e) < 0)
+        return -1;
+    rc = purchase_check(rs, w, for_purchase, fingerprint, e);
+    if (rc != 0)
+        return rc;
+    if (take_coupon(rq, db, w, e) < 0 || purchase_compute(rq, w, e) < 0)
         return -1;
     return 0;
 }
 
-/* The result as JSON text (malloc'd; the caller frees it). */
-static char *render(const struct work *w, int64_t id)
+char *purchase_render(const struct purchase_work *w, int64_t id)
 {
     const struct purchase_view v = {
         .id = id,
@@ -255,7 +256,7 @@ static bool gives_bonus(const struct rules *r, const char *code)
 
 /* The bonus entry's reason: the promotions that fired and gave bonus
  * points, as `applied` names them. */
-static const char *bonus_reason(struct req *rq, const struct work *w)
+static const char *bonus_reason(struct req *rq, const struct purchase_work *w)
 {
     static const char prefix[] = "promotion:";
     const struct engine_result *r = w->res;
@@ -276,7 +277,7 @@ static const char *bonus_reason(struct req *rq, const struct work *w)
 /* The purchase's ledger moves: redeem, earn, bonus and the referee's
  * referral, each its own entry (those that move points), in one posting
  * dated by the purchase.  Returns how many; `moves` has room for four. */
-static int posting_of(struct req *rq, const struct work *w, struct ledger_move *moves,
+static int posting_of(struct req *rq, const struct purchase_work *w, struct ledger_move *moves,
                       struct ledger_posting *posting)
 {
     const struct engine_result *r = w->res;
@@ -299,8 +300,7 @@ static int posting_of(struct req *rq, const struct work *w, struct ledger_move *
     return n;
 }
 
-/* Does this purchase earn its member's referrer points? */
-static bool referrer_earns(const struct work *w)
+bool purchase_referrer_earns(const struct purchase_work *w)
 {
     return w->res->referral && w->res->referrer_points != 0 && w->ctx.referrer_id != 0;
 }
@@ -310,7 +310,8 @@ static bool referrer_earns(const struct work *w)
  * (store/ledger.h: members by descending id).  A referrer that may not
  * earn (suspended, closed) gets nothing; the referral still counts as
  * granted. */
-static int reward_referrer(struct req *rq, struct db *db, const struct work *w, struct err *e)
+static int reward_referrer(struct req *rq, struct db *db, const struct purchase_work *w,
+                           struct err *e)
 {
     const struct rules *r = &w->snap->rules;
     struct member_lock ref;
@@ -319,7 +320,7 @@ static int reward_referrer(struct req *rq, struct db *db, const struct work *w, 
     struct ledger_entry entry;
     char reason[64], member[24];
 
-    if (!referrer_earns(w))
+    if (!purchase_referrer_earns(w))
         return 0;
     ly_assert(w->ctx.referrer_id < w->ctx.member_id);
     if (store_member_lock(db, w->ctx.referrer_id, r->timezone, &rq->arena, &ref, e) < 0)
@@ -348,28 +349,15 @@ static void count_purchase(void *p)
         counters_purchase(c->earned, c->redeemed);
 }
 
-/*
- * Writes the purchase and its ledger entries in one round trip; the last
- * entry's balance must be the one the response shows.  When nothing else
- * belongs to the transaction (no coupon to mark used, no referrer to
- * reward, no Idempotency-Key record for app.c to store) the COMMIT goes
- * in the same round trip.  Returns 1, or 0 when another purchase took the
- * POS id meanwhile (nothing written), or -1.
- */
-static int record(struct req *rq, struct db *db, struct work *w, const char *fingerprint,
-                  char *result, struct err *e)
+void purchase_job_build(struct req *rq, const struct purchase_work *w, const char *fingerprint,
+                        char *result, struct purchase_job *j)
 {
-    bool commit = api_tx_ends_with_handler(rq) && !w->has_coupon && !referrer_earns(w);
     struct purchase_line_row *rows = arena_alloc(&rq->arena, sizeof(*rows) * (size_t)w->in.nitems);
-    struct ledger_move moves[4];
-    struct ledger_entry entries[4];
-    struct ledger_posting posting;
     int64_t spend_after;
-    int n, rc;
 
     if (__builtin_add_overflow(w->ctx.qualifying_spend, w->res->net_spend, &spend_after))
         spend_after = INT64_MAX;
-    struct purchase_new p = {
+    j->p = (struct purchase_new){
         .id = w->ctx.new_id,
         .member_id = w->ctx.member_id,
         .store_id = w->in.store_id,
@@ -397,7 +385,6 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
         .nlines = w->in.nitems,
         .lines = rows,
     };
-
     for (int i = 0; i < w->in.nitems; i++) {
         const struct engine_line_out *o = &w->res->lines[i];
 
@@ -411,32 +398,67 @@ static int record(struct req *rq, struct db *db, struct work *w, const char *fin
                                              o->net_spend,
                                              o->points};
     }
-    n = posting_of(rq, w, moves, &posting);
-    rc = store_purchase_record(db, &p, n > 0 ? &posting : NULL, commit, &rq->arena, entries, e);
-    if (rc == 1 && n > 0 && entries[n - 1].balance_after != w->balance_after)
+    j->nmoves = posting_of(rq, w, j->moves, &j->posting);
+}
+
+int purchase_job_written(const struct purchase_work *w, const struct purchase_job *j, int rc,
+                         struct err *e)
+{
+    if (rc == 1 && j->nmoves > 0 && j->entries[j->nmoves - 1].balance_after != w->balance_after)
         return err_internal(e, ERR_INTERNAL,
                             "ledger balance %" PRId64 " differs from the computed %" PRId64,
-                            entries[n - 1].balance_after, w->balance_after);
+                            j->entries[j->nmoves - 1].balance_after, w->balance_after);
     return rc;
 }
 
-int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
+void purchase_answer_created(struct req *rq, struct resp *rs, const struct purchase_work *w,
+                             char *text)
 {
-    struct work *w = arena_alloc(&rq->arena, sizeof(*w));
+    struct counted *c = arena_alloc(&rq->arena, sizeof(*c));
+
+    *c = (struct counted){rq, w->res->points_earned, w->res->points_redeemed};
+    arena_defer(&rq->arena, count_purchase, c);
+    /* The very text stored: rendered once, and a replay is identical. */
+    api_send_text(rs, 201, text);
+}
+
+/*
+ * Writes the purchase and its ledger entries in one round trip; the last
+ * entry's balance must be the one the response shows.  When nothing else
+ * belongs to the transaction (no coupon to mark used, no referrer to
+ * reward, no Idempotency-Key record for app.c to store) the COMMIT goes
+ * in the same round trip.  Returns 1, or 0 when another purchase took the
+ * POS id meanwhile (nothing written), or -1.
+ */
+static int record(struct req *rq, struct db *db, const struct purchase_work *w,
+                  const char *fingerprint, char *result, struct err *e)
+{
+    bool commit = api_tx_ends_with_handler(rq) && !w->has_coupon && !purchase_referrer_earns(w);
+    struct purchase_job *j = arena_alloc(&rq->arena, sizeof(*j));
+    int rc;
+
+    purchase_job_build(rq, w, fingerprint, result, j);
+    rc = store_purchase_record(db, &j->p, j->nmoves > 0 ? &j->posting : NULL, commit, &rq->arena,
+                               j->entries, e);
+    return purchase_job_written(w, j, rc, e);
+}
+
+/* Records the purchase in a transaction of its own (app.c's): 0 with the
+ * answer in `rs`, or -1. */
+static int record_alone(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e)
+{
     struct purchase_record rec;
-    struct counted *c;
     char fingerprint[65];
     char *text;
     struct db *db;
     int rc;
 
-    memset(w, 0, sizeof(*w));
     rc = prepare(rq, rs, w, true, fingerprint, e);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     db = api_db(rq, e);
     ly_assert(db != NULL && w->ctx.new_id != 0);
-    text = render(w, w->ctx.new_id);
+    text = purchase_render(w, w->ctx.new_id);
     rc = record(rq, db, w, fingerprint, text, e);
     if (rc <= 0) {
         free(text);
@@ -457,24 +479,37 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
         free(text);
         return -1;
     }
-    c = arena_alloc(&rq->arena, sizeof(*c));
-    *c = (struct counted){rq, w->res->points_earned, w->res->points_redeemed};
-    arena_defer(&rq->arena, count_purchase, c);
-    /* The very text stored: rendered once, and a replay is identical. */
-    api_send_text(rs, 201, text);
+    purchase_answer_created(rq, rs, w, text);
     return 0;
+}
+
+int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
+{
+    struct purchase_work *w = arena_alloc(&rq->arena, sizeof(*w));
+
+    memset(w, 0, sizeof(*w));
+    if (read_request(rq, w, e) < 0)
+        return -1;
+    return record_alone(rq, rs, w, e);
 }
 
 int api_purchases_quote(struct req *rq, struct resp *rs, struct err *e)
 {
-    struct work *w = arena_alloc(&rq->arena, sizeof(*w));
+    struct purchase_work *w = arena_alloc(&rq->arena, sizeof(*w));
     char fingerprint[65];
 
     memset(w, 0, sizeof(*w));
-    if (prepare(rq, rs, w, false, fingerprint, e) < 0)
+    if (read_request(rq, w, e) < 0 || prepare(rq, rs, w, false, fingerprint, e) < 0)
         return -1;
-    api_send_text(rs, 200, render(w, 0));
+    api_send_text(rs, 200, purchase_render(w, 0));
     return 0;
+}
+
+void purchase_work_reset(struct purchase_work *w)
+{
+    const struct purchase_work keep = {.snap = w->snap, .in = w->in};
+
+    *w = keep;
 }
 
 /* ------------------------------------------------------------ reading -- */
