@@ -36,6 +36,9 @@ struct http_app {
      * what the turn's handlers queued), and when the worker ends. */
     void (*turn)(void);
     void (*worker_end)(void);
+    /* Optional, on a worker: in how many ms the application needs a turn
+     * even if nothing happens (-1: not before something does). */
+    int (*due_ms)(void);
 };
 
 struct http_server;

@@ -13,7 +13,11 @@
  *   3. rows owned by those members (redemptions, coupons, purchases,
  *      returns, ledger entries, point lots, birthday gifts, tier history) -
  *      these are only ever touched after their member's row is locked, so
- *      they never wait on each other.
+ *      they never wait on each other.  The exception is a POS id's claim
+ *      (pos_transactions), which another member's purchase of the same POS
+ *      id may wait for: a purchase group (api/purchase_group.c), which
+ *      locks all its members in step 1 and claims several POS ids, claims
+ *      them in ascending (store_id, pos_transaction_id) order.
  * Idempotency records are claimed before step 1 (app.c): a key is only ever
  * locked by requests that share it, which do nothing else until it is free.
  */

@@ -30,6 +30,7 @@
 
 #include "api/auth.h"
 #include "api/fibers.h"
+#include "api/gather.h"
 #include "api/reads.h"
 #include "api/secret.h"
 #include "core/fiber.h"
@@ -358,6 +359,7 @@ const struct http_app *api_app(const struct cfg *c)
     app.run = app_run;
     app.done = app_done;
     app.turn = app_turn;
+    app.due_ms = gather_due_ms;
     app.worker_end = app_worker_end;
     api_reads_init(c->database_url);
     return &app;

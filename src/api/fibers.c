@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "api/gather.h"
 #include "core/fiber.h"
 #include "core/xmalloc.h"
 #include "http/http.h"
@@ -117,12 +118,16 @@ void api_fibers_enter(void)
     if (entered)
         return;
     fiber_set_watcher(&watcher);
+    gather_thread_enter();
     entered = true;
 }
 
 void api_fibers_turn(void)
 {
-    fiber_run_woken();
+    /* A group that ended lets the next start, on the same turn. */
+    do
+        fiber_run_woken();
+    while (gather_launch());
 }
 
 void api_fibers_worker_end(void)

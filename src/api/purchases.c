@@ -22,6 +22,12 @@
  * POS id and different members meet at the claim's ON CONFLICT DO NOTHING,
  * and the loser answers from the winner's record.
  *
+ * A plain purchase (by member id, no coupon, no Idempotency-Key) is first
+ * offered to a purchase group (api/purchase_group.h), which records it
+ * with others in one transaction through the same steps
+ * (api/purchase_steps.h); what a group cannot finish is recorded here,
+ * alone, from the context on.
+ *
  * Must not contain SQL, open or end transactions, or compute points or
  * amounts itself.
  */
@@ -38,6 +44,7 @@
 #include "api/handlers.h"
 #include "api/member_json.h"
 #include "api/posting.h"
+#include "api/purchase_group.h"
 #include "api/purchase_json.h"
 #include "api/purchase_steps.h"
 #include "api/rules_cache.h"
@@ -486,10 +493,17 @@ static int record_alone(struct req *rq, struct resp *rs, struct purchase_work *w
 int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
 {
     struct purchase_work *w = arena_alloc(&rq->arena, sizeof(*w));
+    int rc;
 
     memset(w, 0, sizeof(*w));
     if (read_request(rq, w, e) < 0)
         return -1;
+    if (purchase_group_fits(rq, w)) {
+        if (purchase_group_record(rq, rs, w, e, &rc))
+            return rc;
+        /* The group could not record it: alone, from the context on. */
+        purchase_work_reset(w);
+    }
     return record_alone(rq, rs, w, e);
 }
 

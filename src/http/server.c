@@ -725,13 +725,15 @@ static void run_turn(struct worker *w, int max_ms)
 {
     struct epoll_event evs[32];
     MHD_UNSIGNED_LONG_LONG mhd_ms;
-    int timeout = max_ms, n, log_ms = log_batch_wait_ms();
+    int timeout = max_ms, n, log_ms = log_batch_wait_ms(), app_ms;
     bool mhd_due;
 
     if (MHD_get_timeout(w->mhd, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG)max_ms)
         timeout = (int)mhd_ms;
     if (log_ms >= 0 && log_ms < timeout)
         timeout = log_ms;
+    if (w->s->app->due_ms != NULL && (app_ms = w->s->app->due_ms()) >= 0 && app_ms < timeout)
+        timeout = app_ms;
     if (w->resumed) /* by the last turn's hook: MHD has them to answer */
         timeout = 0;
     n = epoll_wait(w->epfd, evs, 32, timeout);

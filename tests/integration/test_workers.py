@@ -145,7 +145,10 @@ class ManyConnectionsOneWorkerTest(DaemonTestCase):
     """One worker with a large pool: every connection its fibers use is
     watched by its loop, however many there are.  Eighteen purchases wait
     for locked member rows, each on a connection of its own; the worker
-    still answers a balance read, and then records all eighteen."""
+    still answers a balance read, and then records all eighteen.  Each
+    names an Idempotency-Key, so that each is recorded in a transaction of
+    its own (without one, purchases that wait together are recorded in
+    groups: test_purchase_groups.py)."""
 
     daemon_threads = 1
     daemon_args = ("--pool-size", "20")
@@ -162,7 +165,8 @@ class ManyConnectionsOneWorkerTest(DaemonTestCase):
         try:
             for m in members:
                 t = threading.Thread(target=lambda m=m: out.append(
-                    self.daemon.request("POST", "/v1/purchases", purchase_body(m))))
+                    self.daemon.request("POST", "/v1/purchases", purchase_body(m),
+                                        headers={"Idempotency-Key": secrets.token_hex(8)})))
                 t.start()
                 threads.append(t)
             waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 18, 10.0)

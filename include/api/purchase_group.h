@@ -1,0 +1,37 @@
+/*
+ * purchase_group.h - purchases of different members recorded together, in
+ * one transaction and two round trips, when they arrive while their
+ * worker's transactions are busy (api/gather.h says when groups form).
+ *
+ * Only the plainest purchase joins: found by member id (so that the group
+ * can lock its members in THE order, store/ledger.h), without a coupon,
+ * and without an Idempotency-Key (whose record belongs to the request's
+ * own transaction).  What a group cannot finish for a purchase (a referrer
+ * to reward, a POS id another member's purchase took, a failed statement)
+ * is recorded again alone, after the group's transaction has ended.
+ */
+#ifndef LY_API_PURCHASE_GROUP_H
+#define LY_API_PURCHASE_GROUP_H
+
+#include <stdbool.h>
+
+#include "api/handlers.h"
+
+struct purchase_work;
+
+/* Sets the number of groups each worker may run at once (0: none); called
+ * once, before the workers start. */
+void purchase_groups_init(int per_worker);
+
+/* May this purchase (its request read into `w`) join a group? */
+bool purchase_group_fits(const struct req *rq, const struct purchase_work *w);
+
+/*
+ * Records the purchase in a group: true when it is answered (`rs` or `e`
+ * set, *rc the handler's return), false when it must be recorded alone;
+ * `w` then holds what the group learnt (purchase_work_reset it).
+ */
+bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e,
+                           int *rc);
+
+#endif

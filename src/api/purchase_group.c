@@ -1,0 +1,266 @@
+/*
+ * purchase_group.c - several members' purchases recorded in one
+ * transaction (api/purchase_group.h).
+ *
+ * The leader of a group (api/gather.h) takes one connection and, for the
+ * group's purchases in descending member id (THE lock order, store/ledger.h):
+ *   1. BEGIN and every purchase's context, each locking its member, in one
+ *      round trip (and once more for the contexts whose lock waited for a
+ *      writer, as store_purchase_context does);
+ *   2. for each purchase, on its own: the replay check, the member's state
+ *      and the rules engine (purchase_steps.h), as recorded alone;
+ *   3. every write and the COMMIT in one round trip, each purchase's
+ *      results read on their own (db_queue_errors_to).
+ * A purchase's own failure (a 4xx, a lost POS claim) touches no other: its
+ * statements either wrote nothing or were never queued.  A statement that
+ * fails aborts the transaction for all, and every purchase whose write
+ * was in it is recorded again alone; so is a purchase that needs more than
+ * the group does (a referrer to reward).  Alone, a purchase reads its
+ * context again, so the second try sees whatever the first did commit: a
+ * POS id recorded by the group answers as a replay, never twice.
+ *
+ * Must not contain SQL or compute points itself.
+ */
+#include "api/purchase_group.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/gather.h"
+#include "api/purchase_steps.h"
+#include "core/xmalloc.h"
+#include "store/db.h"
+
+/* What a purchase's request and the group's leader share, in the
+ * request's arena. */
+struct item {
+    struct gather_item g;
+    struct req *rq;
+    struct resp *rs;
+    struct purchase_work *w;
+    struct err *e;
+    enum {
+        ITEM_ALONE,   /* record it alone (the default) */
+        ITEM_ANSWERED /* `rs` or `e` holds the answer; rc says which */
+    } outcome;
+    int rc;
+    bool writing; /* its job is in the write round trip */
+    char fingerprint[65];
+    char *text; /* the response, owned until answered */
+    struct purchase_context_read ctx;
+    struct purchase_job job;
+    struct purchase_write write;
+};
+
+static void run_group(struct gather_item *const *items, int n);
+
+void purchase_groups_init(int per_worker)
+{
+    gather_init(run_group, per_worker);
+}
+
+bool purchase_group_fits(const struct req *rq, const struct purchase_work *w)
+{
+    return w->in.member_id != 0 && w->in.coupon_code == NULL && api_tx_ends_with_handler(rq) &&
+           rq->db == NULL && gather_possible();
+}
+
+static struct item *item_of(struct gather_item *g)
+{
+    return (struct item *)((char *)g - offsetof(struct item, g));
+}
+
+static void answer_error(struct item *it, const struct err *e)
+{
+    *it->e = *e;
+    it->rc = -1;
+    it->outcome = ITEM_ANSWERED;
+}
+
+static void queue_context(struct db *db, struct item *it)
+{
+    const struct purchase_context_query q = purchase_context_query_of(it->w, true);
+
+    store_purchase_context_queue(db, &q, &it->rq->arena, &it->w->ctx, &it->ctx);
+}
+
+/*
+ * Step 1: the contexts, read again (once) where the lock waited.  Returns
+ * 0, or -1 with `e` when a statement failed (the transaction is then to be
+ * rolled back).
+ */
+static int read_contexts(struct db *db, struct item **its, int n, struct err *e)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int queued = 0;
+
+        for (int i = 0; i < n; i++)
+            if (attempt == 0 || its[i]->ctx.state == PURCHASE_CTX_STALE) {
+                queue_context(db, its[i]);
+                queued++;
+            }
+        if (queued == 0)
+            return 0;
+        if (db_flush(db, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Step 2 for one purchase whose context was read: its job built, or its
+ * answer (or its going alone) decided. */
+static void compute_one(struct item *it)
+{
+    struct err e;
+    int rc;
+
+    err_clear(&e);
+    switch (it->ctx.state) {
+    case PURCHASE_CTX_READ:
+        break;
+    case PURCHASE_CTX_MISSING:
+        err_set(&e, ERR_NOT_FOUND, "member not found");
+        answer_error(it, &e);
+        return;
+    case PURCHASE_CTX_FAILED:
+        answer_error(it, &it->ctx.e);
+        return;
+    case PURCHASE_CTX_STALE:
+    case PURCHASE_CTX_QUEUED:
+        err_internal(&e, ERR_INTERNAL, "purchase context changed under a held lock");
+        answer_error(it, &e);
+        return;
+    }
+    rc = purchase_check(it->rs, it->w, true, it->fingerprint, &e);
+    if (rc != 0) {
+        if (rc < 0)
+            answer_error(it, &e);
+        else
+            it->outcome = ITEM_ANSWERED;
+        return;
+    }
+    if (purchase_compute(it->rq, it->w, &e) < 0) {
+        answer_error(it, &e);
+        return;
+    }
+    if (purchase_referrer_earns(it->w))
+        return; /* alone */
+    it->text = purchase_render(it->w, it->w->ctx.new_id);
+    purchase_job_build(it->rq, it->w, it->fingerprint, it->text, &it->job);
+    it->writing = true;
+}
+
+/* THE lock order's step for POS ids (store/ledger.h): a group claims its
+ * purchases' POS ids in ascending (store_id, pos_transaction_id). */
+static int by_pos_id(const void *x, const void *y)
+{
+    const struct purchase_new *a = &(*(struct item *const *)x)->job.p;
+    const struct purchase_new *b = &(*(struct item *const *)y)->job.p;
+    int c = strcmp(a->store_id, b->store_id);
+
+    return c != 0 ? c : strcmp(a->pos_transaction_id, b->pos_transaction_id);
+}
+
+/* Step 3's statements: every job, in the order of their POS ids. */
+static int queue_jobs(struct db *db, struct item **its, int n)
+{
+    struct item *jobs[GATHER_MAX];
+    int k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (its[i]->writing)
+            jobs[k++] = its[i];
+    if (k > 1)
+        qsort(jobs, (size_t)k, sizeof(jobs[0]), by_pos_id);
+    for (int i = 0; i < k; i++) {
+        struct item *it = jobs[i];
+
+        store_purchase_record_queue(db, &it->job.p, it->job.nmoves > 0 ? &it->job.posting : NULL,
+                                    &it->rq->arena, it->job.entries, &it->write);
+    }
+    return k;
+}
+
+/* After the write round trip: each written purchase's answer.  Not
+ * `committed`, the purchase goes alone, unless the database is out of
+ * reach (`failure`), which it would be alone as well. */
+static void answer_written(struct item *it, bool committed, const struct err *failure)
+{
+    struct err e;
+    int rc;
+
+    if (!it->writing)
+        return;
+    err_clear(&e);
+    if (!committed && failure->code == ERR_UNAVAILABLE) {
+        e = *failure;
+        rc = -1;
+    } else {
+        rc = committed ? store_purchase_record_result(&it->write, &e) : 0;
+    }
+    if (rc == 1)
+        rc = purchase_job_written(it->w, &it->job, rc, &e);
+    if (rc == 1) {
+        purchase_answer_created(it->rq, it->rs, it->w, it->text);
+        it->text = NULL;
+        it->rc = 0;
+        it->outcome = ITEM_ANSWERED;
+        return;
+    }
+    free(it->text);
+    it->text = NULL;
+    if (rc < 0)
+        answer_error(it, &e);
+    /* rc == 0: the POS id is another's, or nothing was committed: alone. */
+}
+
+static void run_group(struct gather_item *const *gs, int n)
+{
+    struct item *its[GATHER_MAX];
+    struct db *db;
+    struct err e;
+    bool committed = false;
+
+    for (int i = 0; i < n; i++)
+        its[i] = item_of(gs[i]);
+    db = db_acquire(&e);
+    if (db == NULL || db_begin(db, &e) < 0) {
+        for (int i = 0; i < n; i++)
+            answer_error(its[i], &e);
+        if (db != NULL)
+            db_release(db);
+        return;
+    }
+    if (read_contexts(db, its, n, &e) < 0) {
+        /* Each alone, unless the database is out of reach for all. */
+        for (int i = 0; i < n && e.code == ERR_UNAVAILABLE; i++)
+            answer_error(its[i], &e);
+        db_release(db);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        compute_one(its[i]);
+    err_clear(&e);
+    if (queue_jobs(db, its, n) > 0)
+        committed = db_flush_commit(db, &e) == 0 || !db_in_tx(db);
+    for (int i = 0; i < n; i++)
+        answer_written(its[i], committed, &e);
+    db_release(db);
+}
+
+bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e,
+                           int *rc)
+{
+    struct item *it = arena_alloc(&rq->arena, sizeof(*it));
+
+    memset(it, 0, sizeof(*it));
+    it->g.key = w->in.member_id;
+    it->rq = rq;
+    it->rs = rs;
+    it->w = w;
+    it->e = e;
+    gather_join(&it->g);
+    *rc = it->rc;
+    return it->outcome == ITEM_ANSWERED;
+}

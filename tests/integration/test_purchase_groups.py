@@ -1,0 +1,199 @@
+"""Purchases recorded in groups (issue 3, performance): purchases of
+different members that wait while their worker's transactions are busy
+share one transaction (api/gather.h, api/purchase_group.c), and each still
+answers for itself, exactly once.
+
+One daemon with one worker thread and two database connections, so that
+one group may run at a time (a quarter of the worker's connections, at
+least one).  A psql session locks member A's row; A's purchase then waits
+in the database, and its group (of one) holds the worker's one place.
+Purchases sent next wait for a group; after GATHER_STUCK_MS (50 ms) they
+start one past the limit, so they are recorded while A's still waits, and
+together: the rows they wrote carry one transaction id (xmin).
+
+The purchases of a group are sent at once, each on a connection of its
+own opened beforehand, so that they all wait before the first of them has
+waited 50 ms."""
+
+import http.client
+import json
+import secrets
+import socket
+import threading
+
+import harness
+from harness import DaemonTestCase, enroll, q
+from test_workers import purchase_body, waiting_for_locks
+
+
+def metric(daemon, name):
+    r = daemon.request("GET", "/metrics", token=None)
+    for line in r.text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def group_counters(daemon):
+    return (metric(daemon, "loyalty_purchase_groups_total"),
+            metric(daemon, "loyalty_purchase_group_members_total"))
+
+
+def send_together(daemon, bodies):
+    """POSTs every body at once, each on a fresh connection; returns
+    [(status, parsed body)] in the order of `bodies`."""
+    socks = [socket.create_connection(("127.0.0.1", daemon.port), timeout=60) for _ in bodies]
+    head = "Host: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n" % (
+        daemon.admin_key)
+    msgs = []
+    for b in bodies:
+        payload = json.dumps(b).encode()
+        msgs.append(("POST /v1/purchases HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n"
+                     % (head, len(payload))).encode() + payload)
+    try:
+        for s, m in zip(socks, msgs):
+            s.sendall(m)
+        out = []
+        for s in socks:
+            r = http.client.HTTPResponse(s)
+            r.begin()
+            text = r.read()
+            out.append((r.status, json.loads(text)))
+        return out
+    finally:
+        for s in socks:
+            s.close()
+
+
+def balance(tc, member):
+    r = tc.req("GET", "/v1/members/%s/balance" % q(member["id"]))
+    tc.assertEqual(r.status, 200, r)
+    return r.json()["points_balance"]
+
+
+class PurchaseGroupTest(DaemonTestCase):
+    daemon_threads = 1
+    daemon_args = ("--pool-size", "2")
+
+    def behind_lock(self, member):
+        """Locks `member`'s row and posts a purchase for it that waits on
+        the lock; returns (lock, thread, [response])."""
+        lock = harness.RowLock(self.cluster, self.db, member)
+        out = []
+        t = threading.Thread(target=lambda: out.append(
+            self.daemon.request("POST", "/v1/purchases", purchase_body(member))))
+        t.start()
+        waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
+        self.assertTrue(waiting, "the purchase never waited for the member's row")
+        return lock, t, out
+
+    def xmins(self, members):
+        ids = ",".join(str(harness.id_num(m["id"])) for m in members)
+        return self.psql("SELECT count(DISTINCT xmin::text) FROM purchases WHERE member_id IN (%s);"
+                         % ids).strip()
+
+    def test_waiting_purchases_share_one_transaction(self):
+        a = enroll(self.daemon)
+        others = [enroll(self.daemon) for _ in range(4)]
+        groups0, members0 = group_counters(self.daemon)
+        lock, t, first = self.behind_lock(a)
+        try:
+            answers = send_together(self.daemon, [purchase_body(m) for m in others])
+            self.assertEqual([s for s, _ in answers], [201] * 4, answers)
+            self.assertEqual([d["points_earned"] for _, d in answers], [89] * 4)
+            self.assertEqual([d["balance_after"] for _, d in answers], [89] * 4)
+            self.assertEqual([d["member_id"] for _, d in answers], [m["id"] for m in others])
+            # Recorded while A's purchase still waits, in one transaction.
+            self.assertTrue(t.is_alive())
+            self.assertEqual(waiting_for_locks(self), 1)
+            self.assertEqual(self.xmins(others), "1")
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(first[0].status, 201, first)
+        self.assertEqual(first[0].json()["points_earned"], 89)
+        groups1, members1 = group_counters(self.daemon)
+        self.assertEqual((groups1 - groups0, members1 - members0), (2, 5))
+        for m in [a] + others:
+            self.assertEqual(balance(self, m), 89)
+        self.assert_ledger_invariant()
+
+    def test_each_purchase_of_a_group_answers_for_itself(self):
+        a, b, poor, d, e, f, g = (enroll(self.daemon) for _ in range(7))
+        shared = "G-" + secrets.token_hex(8)
+        bd, be = purchase_body(d), purchase_body(e)
+        bd["pos_transaction_id"] = be["pos_transaction_id"] = shared
+        spend = purchase_body(poor)
+        spend["redeem_points"] = 50
+        bf = purchase_body(f)
+        g1, g2 = purchase_body(g), purchase_body(g)
+        _, members0 = group_counters(self.daemon)
+        lock, t, _ = self.behind_lock(a)
+        try:
+            answers = send_together(self.daemon, [purchase_body(b), spend, bd, be, bf, bf, g1, g2])
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertFalse(t.is_alive())
+        status = [s for s, _ in answers]
+        self.assertEqual(status[0], 201, answers)
+        # Not enough points: a 409 of its own, nothing written for it.
+        self.assertEqual(status[1], 409, answers)
+        self.assertEqual(answers[1][1]["code"], "insufficient_points")
+        # One POS id for two members: one records it, the other conflicts.
+        self.assertEqual(sorted(status[2:4]), [201, 409], answers)
+        winner, loser = (d, e) if status[2] == 201 else (e, d)
+        self.assertEqual(answers[2 if winner is d else 3][1]["member_id"], winner["id"])
+        self.assertEqual(answers[3 if winner is d else 2][1]["code"], "conflict")
+        # The same request twice: recorded once, the replay identical.
+        self.assertEqual(sorted(status[4:6]), [200, 201], answers)
+        self.assertEqual(answers[4][1], answers[5][1])
+        # Two purchases of one member: both, one after the other.
+        self.assertEqual(status[6:8], [201, 201], answers)
+        self.assertEqual(sorted(d_["balance_after"] for _, d_ in answers[6:8]), [89, 178])
+        self.assertEqual(self.psql("SELECT count(*) FROM pos_transactions "
+                                   "WHERE pos_transaction_id = '%s';" % shared).strip(), "1")
+        for m, points in ((b, 89), (poor, 0), (winner, 89), (loser, 0), (f, 89), (g, 178)):
+            self.assertEqual(balance(self, m), points, m)
+        _, members1 = group_counters(self.daemon)
+        self.assertEqual(members1 - members0, 9)  # a's and the eight
+        self.assert_ledger_invariant()
+
+    def test_a_failing_statement_sends_the_group_alone(self):
+        """A statement that fails aborts the group's transaction; every
+        purchase in it is then recorded alone, and only the failing one
+        fails.  The failure is a trigger of the test's own that refuses
+        one terminal's purchases."""
+        a, b, c, d = (enroll(self.daemon) for _ in range(4))
+        self.psql("CREATE FUNCTION refuse_terminal() RETURNS trigger LANGUAGE plpgsql AS $$"
+                  " BEGIN IF NEW.terminal_id = 'REFUSED' THEN"
+                  " RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;"
+                  " CREATE TRIGGER refuse_terminal BEFORE INSERT ON purchases FOR EACH ROW"
+                  " EXECUTE FUNCTION refuse_terminal();")
+        try:
+            refused = purchase_body(c)
+            refused["terminal_id"] = "REFUSED"
+            _, members0 = group_counters(self.daemon)
+            lock, t, _ = self.behind_lock(a)
+            try:
+                answers = send_together(self.daemon,
+                                        [purchase_body(b), refused, purchase_body(d)])
+            finally:
+                lock.release()
+                t.join(60)
+            self.assertEqual([s for s, _ in answers], [201, 500, 201], answers)
+            self.assertEqual(answers[1][1]["code"], "internal")
+            self.assertNotIn("refused", json.dumps(answers[1][1]))
+            _, members1 = group_counters(self.daemon)
+            self.assertEqual(members1 - members0, 4)
+        finally:
+            self.psql("DROP TRIGGER refuse_terminal ON purchases; DROP FUNCTION refuse_terminal();")
+        for m, points in ((a, 89), (b, 89), (c, 0), (d, 89)):
+            self.assertEqual(balance(self, m), points, m)
+        self.assertEqual(self.xmins([b, d]), "2")
+        self.assert_ledger_invariant()
+
+
+if __name__ == "__main__":
+    harness.main()

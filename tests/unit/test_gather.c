@@ -1,0 +1,110 @@
+/*
+ * test_gather.c - unit tests for api/gather.c, with fibers but no loop:
+ * the test plays the worker's turn (gather_launch, then fiber_run_woken).
+ * Groups take distinct keys in descending order and leave the others
+ * waiting in arrival order; no more groups run than the limit; the leader
+ * runs the group once for all and every member continues after it.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/gather.h"
+#include "check.h"
+#include "core/fiber.h"
+
+#define NGROUPS 4
+
+/* What the group function saw: the keys of each group it ran, and on
+ * which request's fiber. */
+static int64_t seen[NGROUPS][GATHER_MAX];
+static int seen_n[NGROUPS];
+static int ngroups;
+static struct fiber *ran_on[NGROUPS];
+
+static void record_group(struct gather_item *const *items, int n)
+{
+    CHECK(ngroups < NGROUPS);
+    if (ngroups >= NGROUPS)
+        return;
+    for (int i = 0; i < n; i++) {
+        seen[ngroups][i] = items[i]->key;
+        *(int *)items[i]->arg = ngroups; /* the group that ran it */
+    }
+    seen_n[ngroups] = n;
+    ran_on[ngroups] = fiber_self();
+    ngroups++;
+}
+
+struct request {
+    struct gather_item item;
+    int group; /* set by record_group: -1 until it ran */
+    bool done;
+    bool possible;
+    struct fiber *self;
+};
+
+static void request_main(void *arg)
+{
+    struct request *r = arg;
+
+    r->self = fiber_self();
+    r->possible = gather_possible();
+    r->item.arg = &r->group;
+    gather_join(&r->item);
+    r->done = true;
+}
+
+static void test_groups(void)
+{
+    static const int64_t keys[] = {5, 9, 5, 7, 1, 5};
+    struct request rq[6];
+    int n = (int)(sizeof(keys) / sizeof(keys[0]));
+
+    CHECK(!gather_possible()); /* outside a fiber */
+    CHECK_EQ_I64(gather_due_ms(), -1);
+    for (int i = 0; i < n; i++) {
+        rq[i] = (struct request){.item = {.key = keys[i]}, .group = -1};
+        CHECK(!fiber_switch(fiber_new(request_main, &rq[i])));
+        CHECK(rq[i].possible);
+    }
+    CHECK(gather_due_ms() >= 0 && gather_due_ms() <= GATHER_STUCK_MS);
+
+    /* One group at a time: keys 9 7 5 1, the first 5 (request 0). */
+    CHECK(gather_launch());
+    CHECK(!gather_launch());
+    fiber_run_woken();
+    CHECK_EQ_I64(ngroups, 1);
+    CHECK_EQ_I64(seen_n[0], 4);
+    CHECK_EQ_I64(seen[0][0], 9);
+    CHECK_EQ_I64(seen[0][1], 7);
+    CHECK_EQ_I64(seen[0][2], 5);
+    CHECK_EQ_I64(seen[0][3], 1);
+    CHECK_EQ_I64(rq[0].group, 0);
+    CHECK(rq[0].done && rq[1].done && rq[3].done && rq[4].done);
+    CHECK(!rq[2].done && !rq[5].done);
+    /* Run on one of its own requests' fibers. */
+    CHECK(ran_on[0] == rq[0].self || ran_on[0] == rq[1].self || ran_on[0] == rq[3].self ||
+          ran_on[0] == rq[4].self);
+
+    /* The two other 5s, one group each, in arrival order. */
+    CHECK(gather_launch());
+    fiber_run_woken();
+    CHECK_EQ_I64(rq[2].group, 1);
+    CHECK(rq[2].done && !rq[5].done);
+    CHECK(gather_launch());
+    fiber_run_woken();
+    CHECK_EQ_I64(rq[5].group, 2);
+    CHECK(rq[5].done);
+    CHECK_EQ_I64(ngroups, 3);
+    CHECK(!gather_launch());
+    CHECK_EQ_I64(gather_due_ms(), -1);
+}
+
+int main(void)
+{
+    gather_init(record_group, 1);
+    gather_thread_enter();
+    test_groups();
+    fiber_thread_end();
+    return check_report();
+}
