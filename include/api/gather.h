@@ -29,7 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define GATHER_MAX      16
+#define GATHER_MAX      32
 #define GATHER_STUCK_MS 50
 
 struct gather_item {

@@ -109,7 +109,7 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
  * `e` from the first failure: a statement's, or the first `fn` that
  * returned -1 (every result that came is still handed to its `fn`).
  */
-#define DB_MAX_QUEUED 40
+#define DB_MAX_QUEUED 72 /* a purchase group: 32 purchases of two statements, the COMMIT */
 #define DB_MAX_PARAMS 40
 typedef int (*db_result_fn)(void *arg, const PGresult *res, struct err *e);
 void db_queue(struct db *db, const struct db_stmt *st, int n, const char *const *params,

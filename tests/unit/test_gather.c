@@ -3,7 +3,8 @@
  * the test plays the worker's turn (gather_launch, then fiber_run_woken).
  * Groups take distinct keys in descending order and leave the others
  * waiting in arrival order; no more groups run than the limit; the leader
- * runs the group once for all and every member continues after it.
+ * runs the group once for all and every member continues after it; a
+ * group takes at most GATHER_MAX.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,7 +13,7 @@
 #include "check.h"
 #include "core/fiber.h"
 
-#define NGROUPS 4
+#define NGROUPS 8
 
 /* What the group function saw: the keys of each group it ran, and on
  * which request's fiber. */
@@ -100,11 +101,35 @@ static void test_groups(void)
     CHECK_EQ_I64(gather_due_ms(), -1);
 }
 
+/* One more distinct key than a group takes: a full group, then one. */
+static void test_cap(void)
+{
+    static struct request rq[GATHER_MAX + 1];
+    int first = ngroups;
+
+    for (int i = 0; i <= GATHER_MAX; i++) {
+        rq[i] = (struct request){.item = {.key = 100 + i}, .group = -1};
+        CHECK(!fiber_switch(fiber_new(request_main, &rq[i])));
+    }
+    CHECK(gather_launch());
+    fiber_run_woken();
+    CHECK(gather_launch());
+    fiber_run_woken();
+    CHECK_EQ_I64(ngroups, first + 2);
+    CHECK_EQ_I64(seen_n[first], GATHER_MAX);
+    CHECK_EQ_I64(seen_n[first + 1], 1);
+    /* The oldest go first: the last to join waits for the second group. */
+    CHECK_EQ_I64(seen[first + 1][0], 100 + GATHER_MAX);
+    for (int i = 0; i <= GATHER_MAX; i++)
+        CHECK(rq[i].done);
+}
+
 int main(void)
 {
     gather_init(record_group, 1);
     gather_thread_enter();
     test_groups();
+    test_cap();
     fiber_thread_end();
     return check_report();
 }
