@@ -261,6 +261,11 @@ kthread_ticks() {
   done | awk '{ s += $1 } END { print s + 0 }'
 }
 vm_hwm() { awk '/^VmHWM/ { print $2 }' /proc/"$daemon_pid"/status; }
+# Purchase groups started and the purchases they took (api/gather.h).
+group_counts() {
+  curl -s "$base/metrics" | awk '$1 == "loyalty_purchase_groups_total" { g = $2 }
+    $1 == "loyalty_purchase_group_members_total" { m = $2 } END { print g + 0, m + 0 }'
+}
 
 export BENCH_DIR=$root/bench BENCH_TOKEN=$pos_key BENCH_MEMBER_MIN=$member_min \
   BENCH_MEMBER_MAX=$member_max BENCH_REWARD=$reward_id
@@ -307,10 +312,10 @@ for ep in "${eps[@]}"; do
     say "wrk $ep -c$c ${duration}s"
     a_before=$(autovacuum)
     t_before=$(daemon_ticks); p_before=$(cluster_ticks); k_before=$(kthread_ticks)
-    b_before=$(busy_ticks)
+    b_before=$(busy_ticks); read -r g_before m_before < <(group_counts)
     run_wrk "$ep" "$c" "$duration" "c$c" "$res/wrk-$ep-$c.txt"
     t_after=$(daemon_ticks); p_after=$(cluster_ticks); k_after=$(kthread_ticks)
-    b_after=$(busy_ticks)
+    b_after=$(busy_ticks); read -r g_after m_after < <(group_counts)
     {
       echo "daemon_ticks $t_before $t_after"
       echo "postgres_ticks $p_before $p_after"
@@ -318,6 +323,8 @@ for ep in "${eps[@]}"; do
       echo "busy_ticks $b_before $b_after"
       echo "vm_hwm_kb $(vm_hwm)"
       echo "autovacuum $a_before $(autovacuum)"
+      echo "purchase_groups $g_before $g_after"
+      echo "purchase_group_members $m_before $m_after"
     } >"$res/cpu-$ep-$c.txt"
   done
 done
