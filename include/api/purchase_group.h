@@ -3,9 +3,8 @@
  * one transaction and two round trips, when they arrive while their
  * worker's transactions are busy (api/gather.h says when groups form).
  *
- * Only the plainest purchase joins: found by member id (so that the group
- * can lock its members in THE order, store/ledger.h), without a coupon,
- * and without an Idempotency-Key (whose record belongs to the request's
+ * A purchase joins unless it has a coupon (whose lock and use a group does
+ * not take) or an Idempotency-Key (whose record belongs to the request's
  * own transaction).  What a group cannot finish for a purchase (a referrer
  * to reward, a POS id another member's purchase took, a failed statement)
  * is recorded again alone, after the group's transaction has ended.

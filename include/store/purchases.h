@@ -90,6 +90,16 @@ struct purchase_context {
 int store_purchase_context(struct db *db, const struct purchase_context_query *q, struct arena *a,
                            struct purchase_context *out, struct err *e);
 
+/*
+ * The id of the member with `card_number` (borrowed), queued: at the flush
+ * *found says whether there is one and *member_id is it.  A purchase group
+ * (api/purchase_group.c) learns its card purchases' members so, before it
+ * locks any, to lock them in THE order.  `member_id` and `found` must live
+ * until the flush.
+ */
+void store_purchase_member_by_card_queue(struct db *db, const char *card_number, struct arena *a,
+                                         int64_t *member_id, bool *found);
+
 /* Where a queued context goes, and what became of it at the flush. */
 enum purchase_context_state {
     PURCHASE_CTX_QUEUED,  /* not run: an earlier statement of the pipeline failed */

@@ -4,13 +4,18 @@
  *
  * The leader of a group (api/gather.h) takes one connection and, for the
  * group's purchases in descending member id (THE lock order, store/ledger.h):
- *   1. BEGIN and every purchase's context, each locking its member, in one
- *      round trip (and once more for the contexts whose lock waited for a
- *      writer, as store_purchase_context does);
+ *   0. when some name their member by card: BEGIN and every such card's
+ *      member id, in one round trip (a card never changes hands, so no lock
+ *      is needed for that); a second purchase of a member already in the
+ *      group waits for it, alone;
+ *   1. BEGIN (unless step 0 sent it) and every purchase's context, each
+ *      locking its member, in one round trip (and once more for the
+ *      contexts whose lock waited for a writer, as store_purchase_context
+ *      does);
  *   2. for each purchase, on its own: the replay check, the member's state
  *      and the rules engine (purchase_steps.h), as recorded alone;
- *   3. every write and the COMMIT in one round trip, each purchase's
- *      results read on their own (db_queue_errors_to).
+ *   3. every write, in ascending POS id, and the COMMIT in one round trip,
+ *      each purchase's results read on their own (db_queue_errors_to).
  * A purchase's own failure (a 4xx, a lost POS claim) touches no other: its
  * statements either wrote nothing or were never queued.  A statement that
  * fails aborts the transaction for all, and every purchase whose write
@@ -23,6 +28,7 @@
  */
 #include "api/purchase_group.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +51,9 @@ struct item {
         ITEM_ANSWERED /* `rs` or `e` holds the answer; rc says which */
     } outcome;
     int rc;
-    bool writing; /* its job is in the write round trip */
+    int64_t member_id; /* the request's, or its card's once step 0 found it */
+    bool found;        /* step 0 found the card's member */
+    bool writing;      /* its job is in the write round trip */
     char fingerprint[65];
     char *text; /* the response, owned until answered */
     struct purchase_context_read ctx;
@@ -62,8 +70,8 @@ void purchase_groups_init(int per_worker)
 
 bool purchase_group_fits(const struct req *rq, const struct purchase_work *w)
 {
-    return w->in.member_id != 0 && w->in.coupon_code == NULL && api_tx_ends_with_handler(rq) &&
-           rq->db == NULL && gather_possible();
+    return w->in.coupon_code == NULL && api_tx_ends_with_handler(rq) && rq->db == NULL &&
+           gather_possible();
 }
 
 static struct item *item_of(struct gather_item *g)
@@ -80,9 +88,53 @@ static void answer_error(struct item *it, const struct err *e)
 
 static void queue_context(struct db *db, struct item *it)
 {
-    const struct purchase_context_query q = purchase_context_query_of(it->w, true);
+    struct purchase_context_query q = purchase_context_query_of(it->w, true);
 
+    q.member_id = it->member_id;
     store_purchase_context_queue(db, &q, &it->rq->arena, &it->w->ctx, &it->ctx);
+}
+
+static int by_member_desc(const void *x, const void *y)
+{
+    int64_t a = (*(struct item *const *)x)->member_id, b = (*(struct item *const *)y)->member_id;
+
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/*
+ * Step 0: the members of the purchases by card.  Leaves in its[0..*n) the
+ * purchases still to record, by descending member id, one per member; a
+ * card of no member is answered here, and a member's second purchase
+ * goes alone.  Returns 0, or -1 with `e` when a statement failed.
+ */
+static int find_members(struct db *db, struct item **its, int *n, struct err *e)
+{
+    int queued = 0, k = 0;
+    struct err missing;
+
+    for (int i = 0; i < *n; i++)
+        if (its[i]->member_id == 0) {
+            store_purchase_member_by_card_queue(db, its[i]->w->in.card_number, &its[i]->rq->arena,
+                                                &its[i]->member_id, &its[i]->found);
+            queued++;
+        }
+    if (queued == 0)
+        return 0;
+    if (db_flush(db, e) < 0)
+        return -1;
+    err_set(&missing, ERR_NOT_FOUND, "member not found");
+    for (int i = 0; i < *n; i++) {
+        if (its[i]->member_id == 0)
+            answer_error(its[i], &missing);
+        else
+            its[k++] = its[i];
+    }
+    qsort(its, (size_t)k, sizeof(its[0]), by_member_desc);
+    *n = 0;
+    for (int i = 0; i < k; i++)
+        if (*n == 0 || its[*n - 1]->member_id != its[i]->member_id)
+            its[(*n)++] = its[i];
+    return 0;
 }
 
 /*
@@ -232,7 +284,7 @@ static void run_group(struct gather_item *const *gs, int n)
             db_release(db);
         return;
     }
-    if (read_contexts(db, its, n, &e) < 0) {
+    if (find_members(db, its, &n, &e) < 0 || read_contexts(db, its, n, &e) < 0) {
         /* Each alone, unless the database is out of reach for all. */
         for (int i = 0; i < n && e.code == ERR_UNAVAILABLE; i++)
             answer_error(its[i], &e);
@@ -249,13 +301,26 @@ static void run_group(struct gather_item *const *gs, int n)
     db_release(db);
 }
 
+/* A gather key for a purchase by card: negative, so never a member id,
+ * and the same for the same card, so that one card's purchases do not
+ * share a group (FNV-1a; two cards that collide only wait in turn). */
+static int64_t card_key(const char *card)
+{
+    uint64_t h = 14695981039346656037u;
+
+    for (const unsigned char *p = (const unsigned char *)card; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return -1 - (int64_t)(h >> 2);
+}
+
 bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e,
                            int *rc)
 {
     struct item *it = arena_alloc(&rq->arena, sizeof(*it));
 
     memset(it, 0, sizeof(*it));
-    it->g.key = w->in.member_id;
+    it->member_id = w->in.member_id;
+    it->g.key = it->member_id != 0 ? it->member_id : card_key(w->in.card_number);
     it->rq = rq;
     it->rs = rs;
     it->w = w;

@@ -160,6 +160,44 @@ class PurchaseGroupTest(DaemonTestCase):
         self.assertEqual(members1 - members0, 9)  # a's and the eight
         self.assert_ledger_invariant()
 
+    def test_purchases_by_card_join_a_group(self):
+        """A purchase that names its member by card joins the group too: the
+        group finds the card's member first, then locks every member in
+        order.  A card of no member is a 404 of its own; a member named once
+        by card and once by id buys twice, one after the other."""
+        a, b, c, d = (enroll(self.daemon) for _ in range(4))
+
+        def by_card(m):
+            body = purchase_body(m)
+            del body["member_id"]
+            body["card_number"] = m["card_number"]
+            return body
+
+        nobody = by_card(d)
+        nobody["card_number"] = "9" * 19
+        _, members0 = group_counters(self.daemon)
+        lock, t, _ = self.behind_lock(a)
+        try:
+            answers = send_together(self.daemon,
+                                    [by_card(b), purchase_body(c), nobody, by_card(d),
+                                     purchase_body(d)])
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual([s for s, _ in answers], [201, 201, 404, 201, 201], answers)
+        self.assertEqual(answers[2][1]["code"], "not_found")
+        self.assertEqual([answers[i][1]["member_id"] for i in (0, 1, 3, 4)],
+                         [b["id"], c["id"], d["id"], d["id"]])
+        self.assertEqual(sorted(answers[i][1]["balance_after"] for i in (3, 4)), [89, 178])
+        # b's (by card) and c's (by id) purchases: one transaction.
+        self.assertEqual(self.xmins([b, c]), "1")
+        for m, points in ((a, 89), (b, 89), (c, 89), (d, 178)):
+            self.assertEqual(balance(self, m), points, m)
+        _, members1 = group_counters(self.daemon)
+        self.assertEqual(members1 - members0, 6)
+        self.assert_ledger_invariant()
+
     def test_a_failing_statement_sends_the_group_alone(self):
         """A statement that fails aborts the group's transaction; every
         purchase in it is then recorded alone, and only the failing one
