@@ -44,7 +44,9 @@ struct gather_item {
     struct gather_item *group[GATHER_MAX]; /* the leader's: by descending key */
 };
 
-/* Runs a group: items[0..n) by descending key (the member lock order). */
+/* Runs a group: items[0..n) by descending key (for purchases by member
+ * id that is THE lock order; purchase_group.c sorts again once it knows
+ * the members of those by card). */
 typedef void (*gather_fn)(struct gather_item *const *items, int n);
 
 /*

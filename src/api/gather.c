@@ -3,8 +3,8 @@
  * (api/gather.h).
  *
  * Per worker thread: a FIFO of waiting items and the count of groups
- * running.  Nothing here is shared between threads but the two counters
- * /metrics shows.
+ * running.  Nothing here is shared between threads but what it counts for
+ * /metrics (api/counters.h).
  *
  * Must not know what a group does, or touch the database.
  */

@@ -39,7 +39,7 @@
 #include "store/db.h"
 
 /* What a purchase's request and the group's leader share, in the
- * request's arena. */
+ * request's arena; rq, rs, w and e are the request's own, borrowed. */
 struct item {
     struct gather_item g;
     struct req *rq;
@@ -76,7 +76,7 @@ bool purchase_group_fits(const struct req *rq, const struct purchase_work *w)
 
 static struct item *item_of(struct gather_item *g)
 {
-    return (struct item *)((char *)g - offsetof(struct item, g));
+    return g->arg;
 }
 
 static void answer_error(struct item *it, const struct err *e)
@@ -320,6 +320,7 @@ bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work
 
     memset(it, 0, sizeof(*it));
     it->member_id = w->in.member_id;
+    it->g.arg = it;
     it->g.key = it->member_id != 0 ? it->member_id : card_key(w->in.card_number);
     it->rq = rq;
     it->rs = rs;
