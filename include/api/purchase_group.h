@@ -3,11 +3,10 @@
  * one transaction and two round trips, when they arrive while their
  * worker's transactions are busy (api/gather.h says when groups form).
  *
- * A purchase joins unless it has a coupon (whose lock and use a group does
- * not take) or an Idempotency-Key (whose record belongs to the request's
- * own transaction).  What a group cannot finish for a purchase (a referrer
- * to reward, a POS id another member's purchase took, a failed statement)
- * is recorded again alone, after the group's transaction has ended.
+ * A purchase joins unless it names an Idempotency-Key, whose record
+ * belongs to the request's own transaction (api/app.c).  What a group cannot finish for a purchase
+ * (a referrer to reward, a POS id another member's purchase took, a failed statement) is recorded
+ * again alone, after the group's transaction has ended.
  */
 #ifndef LY_API_PURCHASE_GROUP_H
 #define LY_API_PURCHASE_GROUP_H
@@ -22,8 +21,8 @@ struct purchase_work;
  * once, before the workers start. */
 void purchase_groups_init(int per_worker);
 
-/* May this purchase (its request read into `w`) join a group? */
-bool purchase_group_fits(const struct req *rq, const struct purchase_work *w);
+/* May this purchase join a group? */
+bool purchase_group_fits(const struct req *rq);
 
 /*
  * Records the purchase in a group: true when it is answered (`rs` or `e`

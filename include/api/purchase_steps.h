@@ -53,6 +53,11 @@ struct purchase_context_query purchase_context_query_of(const struct purchase_wo
 int purchase_check(struct resp *rs, const struct purchase_work *w, bool for_purchase,
                    char fingerprint[65], struct err *e);
 
+/* The coupon the request names, as found (`found`) and locked into
+ * w->coupon: only an issued discount coupon of the member will do.  Sets
+ * w->has_coupon: 0, or -1 with `e`. */
+int purchase_coupon_check(struct purchase_work *w, bool found, struct err *e);
+
 /* Runs the rules engine once (its result in the request arena) and
  * derives the tier and balance after: 0, or -1 with `e`. */
 int purchase_compute(struct req *rq, struct purchase_work *w, struct err *e);

@@ -5,6 +5,7 @@
 #ifndef LY_STORE_COUPONS_H
 #define LY_STORE_COUPONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -32,8 +33,21 @@ struct coupon {
 int store_coupon_take(struct db *db, int64_t member_id, const char *code, struct arena *a,
                       struct coupon *out, struct err *e);
 
-/* Marks a coupon (and its redemption) used by purchase `purchase_id`. */
+/* Marks a coupon (and its redemption) used by purchase `purchase_id`.
+ * ERR_CONFLICT when it is not issued, or the purchase was not written. */
 int store_coupon_mark_used(struct db *db, const struct coupon *c, int64_t purchase_id,
                            struct err *e);
+
+/*
+ * The same two, queued to run with other purchases' statements (a purchase
+ * group, api/purchase_group.c).  store_coupon_take_queue: at the flush
+ * *found says whether the member has the coupon and *out is it (`out` and
+ * `found` must live until then).  store_coupon_mark_used_queue: a failure
+ * goes to `own` (db_queue_errors_to; NULL: to the flush).
+ */
+void store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
+                             struct coupon *out, bool *found);
+void store_coupon_mark_used_queue(struct db *db, const struct coupon *c, int64_t purchase_id,
+                                  struct err *own);
 
 #endif

@@ -20,9 +20,11 @@
  * statements either wrote nothing or were never queued.  A statement that
  * fails aborts the transaction for all, and every purchase whose write
  * was in it is recorded again alone; so is a purchase that needs more than
- * the group does (a referrer to reward).  Alone, a purchase reads its
- * context again, so the second try sees whatever the first did commit: a
- * POS id recorded by the group answers as a replay, never twice.
+ * the group does (a referrer to reward).  A coupon is locked in step 1,
+ * after every member, and marked used in step 3 behind its purchase's
+ * writes.  Alone, a purchase reads its context again, so the second try
+ * sees whatever the first did commit: a POS id recorded by the group
+ * answers as a replay, never twice.
  *
  * Must not contain SQL or compute points itself.
  */
@@ -53,6 +55,7 @@ struct item {
     int rc;
     int64_t member_id; /* the request's, or its card's once step 0 found it */
     bool found;        /* step 0 found the card's member */
+    bool coupon_found; /* step 1 found (and locked) the coupon it names */
     bool writing;      /* its job is in the write round trip */
     char fingerprint[65];
     char *text; /* the response, owned until answered */
@@ -68,10 +71,9 @@ void purchase_groups_init(int per_worker)
     gather_init(run_group, per_worker);
 }
 
-bool purchase_group_fits(const struct req *rq, const struct purchase_work *w)
+bool purchase_group_fits(const struct req *rq)
 {
-    return w->in.coupon_code == NULL && api_tx_ends_with_handler(rq) && rq->db == NULL &&
-           gather_possible();
+    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible();
 }
 
 static struct item *item_of(struct gather_item *g)
@@ -138,7 +140,8 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
 }
 
 /*
- * Step 1: the contexts, read again (once) where the lock waited.  Returns
+ * Step 1: the contexts, read again (once) where the lock waited, and the
+ * coupons, locked after every member (step 3 of the lock order).  Returns
  * 0, or -1 with `e` when a statement failed (the transaction is then to be
  * rolled back).
  */
@@ -152,6 +155,11 @@ static int read_contexts(struct db *db, struct item **its, int n, struct err *e)
                 queue_context(db, its[i]);
                 queued++;
             }
+        for (int i = 0; i < n && attempt == 0; i++)
+            if (its[i]->w->in.coupon_code != NULL)
+                store_coupon_take_queue(db, its[i]->member_id, its[i]->w->in.coupon_code,
+                                        &its[i]->rq->arena, &its[i]->w->coupon,
+                                        &its[i]->coupon_found);
         if (queued == 0)
             return 0;
         if (db_flush(db, e) < 0)
@@ -192,7 +200,8 @@ static void compute_one(struct item *it)
             it->outcome = ITEM_ANSWERED;
         return;
     }
-    if (purchase_compute(it->rq, it->w, &e) < 0) {
+    if ((it->w->in.coupon_code != NULL && purchase_coupon_check(it->w, it->coupon_found, &e) < 0) ||
+        purchase_compute(it->rq, it->w, &e) < 0) {
         answer_error(it, &e);
         return;
     }
@@ -230,6 +239,8 @@ static int queue_jobs(struct db *db, struct item **its, int n)
 
         store_purchase_record_queue(db, &it->job.p, it->job.nmoves > 0 ? &it->job.posting : NULL,
                                     &it->rq->arena, it->job.entries, &it->write);
+        if (it->w->has_coupon)
+            store_coupon_mark_used_queue(db, &it->w->coupon, it->w->ctx.new_id, &it->write.e);
     }
     return k;
 }

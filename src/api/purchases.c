@@ -138,6 +138,18 @@ static int check_state(const struct purchase_work *w, struct err *e)
     return 0;
 }
 
+int purchase_coupon_check(struct purchase_work *w, bool found, struct err *e)
+{
+    if (!found)
+        return err_field(e, "coupon_code", "is not a coupon of this member");
+    if (strcmp(w->coupon.status, "issued") != 0)
+        return err_set(e, ERR_CONFLICT, "the coupon has been %s", w->coupon.status);
+    if (strcmp(w->coupon.reward_kind, "discount") != 0)
+        return err_field(e, "coupon_code", "is not a discount coupon");
+    w->has_coupon = true;
+    return 0;
+}
+
 /* The coupon, locked; only an issued discount coupon of this member. */
 static int take_coupon(struct req *rq, struct db *db, struct purchase_work *w, struct err *e)
 {
@@ -146,16 +158,7 @@ static int take_coupon(struct req *rq, struct db *db, struct purchase_work *w, s
     if (w->in.coupon_code == NULL)
         return 0;
     rc = store_coupon_take(db, w->ctx.member_id, w->in.coupon_code, &rq->arena, &w->coupon, e);
-    if (rc < 0)
-        return -1;
-    if (rc == 0)
-        return err_field(e, "coupon_code", "is not a coupon of this member");
-    if (strcmp(w->coupon.status, "issued") != 0)
-        return err_set(e, ERR_CONFLICT, "the coupon has been %s", w->coupon.status);
-    if (strcmp(w->coupon.reward_kind, "discount") != 0)
-        return err_field(e, "coupon_code", "is not a discount coupon");
-    w->has_coupon = true;
-    return 0;
+    return rc < 0 ? -1 : purchase_coupon_check(w, rc == 1, e);
 }
 
 int purchase_compute(struct req *rq, struct purchase_work *w, struct err *e)
@@ -498,7 +501,7 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
     memset(w, 0, sizeof(*w));
     if (read_request(rq, w, e) < 0)
         return -1;
-    if (purchase_group_fits(rq, w)) {
+    if (purchase_group_fits(rq)) {
         if (purchase_group_record(rq, rs, w, e, &rc))
             return rc;
         /* The group could not record it: alone, from the context on. */

@@ -65,49 +65,64 @@ static const struct db_stmt stmt_coupon_take = {
                     "WHERE c.member_id = $1::bigint AND c.code = $2 "
                     "FOR UPDATE OF c"};
 
-int store_coupon_take(struct db *db, int64_t member_id, const char *code, struct arena *a,
-                      struct coupon *out, struct err *e)
+static int read_coupon(const PGresult *res, struct arena *a, void *dst, struct err *e)
 {
-    char mt[24], norm[COUPON_CODE_SIZE];
-    const char *params[2] = {mt, norm};
-    PGresult *res;
+    struct coupon *out = dst;
     int64_t pct;
-    int rc = -1;
 
-    if (!normalize_code(code, norm))
+    if (PQntuples(res) == 0)
         return 0;
-    db_i64_text(member_id, mt);
-    res = db_exec(db, &stmt_coupon_take, 2, params, e);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 0) {
-        rc = 0;
-        goto out;
-    }
     memset(out, 0, sizeof(*out));
     if (db_get_i64(res, 0, 0, &out->id, e) < 0 ||
         db_get_i64(res, 0, 1, &out->redemption_id, e) < 0 ||
         db_get_i64(res, 0, 2, &out->member_id, e) < 0 ||
         db_get_i64(res, 0, 6, &out->discount_value, e) < 0 || db_get_i64(res, 0, 7, &pct, e) < 0)
-        goto out;
+        return -1;
     out->discount_pct_x100 = (int32_t)pct; /* CHECK: 0..10000 */
     out->code = db_get_str(res, 0, 3, a);
     out->reward_code = db_get_str(res, 0, 4, a);
     out->reward_kind = db_get_str(res, 0, 5, a);
     out->status = db_get_str(res, 0, 8, a);
-    rc = 1;
-out:
-    PQclear(res);
-    return rc;
+    return 1;
+}
+
+void store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
+                             struct coupon *out, bool *found)
+{
+    char mt[24], norm[COUPON_CODE_SIZE];
+    const char *params[2] = {mt, norm};
+
+    *found = false;
+    if (!normalize_code(code, norm))
+        return; /* no coupon has such a code: nothing to ask */
+    db_i64_text(member_id, mt);
+    db_queue_row(db, &stmt_coupon_take, 2, params, a, read_coupon, out, found);
+}
+
+int store_coupon_take(struct db *db, int64_t member_id, const char *code, struct arena *a,
+                      struct coupon *out, struct err *e)
+{
+    char norm[COUPON_CODE_SIZE];
+    bool found;
+
+    if (!normalize_code(code, norm))
+        return 0;
+    store_coupon_take_queue(db, member_id, code, a, out, &found);
+    if (db_flush(db, e) < 0)
+        return -1;
+    return found ? 1 : 0;
 }
 
 /* The coupon, then its redemption if still issued (another coupon of the
- * same redemption may have made it used already). */
+ * same redemption may have made it used already); only for a purchase
+ * that was written (a group queues this behind a POS claim that another
+ * member's purchase may have taken). */
 static const struct db_stmt stmt_coupon_mark_used = {
     "coupons_mark_used",
     "WITH c AS ("
     "  UPDATE coupons SET status = 'used', purchase_id = $3::bigint, used_at = now()"
     "  WHERE member_id = $1::bigint AND id = $2::bigint AND status = 'issued'"
+    "  AND EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = $1::bigint AND p.id = $3::bigint)"
     "  RETURNING redemption_id),"
     " r AS ("
     "  UPDATE redemptions SET status = 'used', used_at = now()"
@@ -116,29 +131,35 @@ static const struct db_stmt stmt_coupon_mark_used = {
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM r)"};
 
-int store_coupon_mark_used(struct db *db, const struct coupon *c, int64_t purchase_id,
-                           struct err *e)
+static int mark_done(void *arg, const PGresult *res, struct err *e)
+{
+    int64_t coupons;
+
+    (void)arg;
+    if (db_get_i64(res, 0, 0, &coupons, e) < 0)
+        return -1;
+    if (coupons != 1)
+        return err_set(e, ERR_CONFLICT, "the coupon has already been used or cancelled");
+    return 0;
+}
+
+void store_coupon_mark_used_queue(struct db *db, const struct coupon *c, int64_t purchase_id,
+                                  struct err *own)
 {
     char mt[24], idt[24], pt[24];
     const char *params[3] = {mt, idt, pt};
-    PGresult *res;
-    int64_t coupons;
-    int rc = -1;
 
     db_i64_text(c->member_id, mt);
     db_i64_text(c->id, idt);
     db_i64_text(purchase_id, pt);
-    res = db_exec(db, &stmt_coupon_mark_used, 3, params, e);
-    if (res == NULL)
-        return -1;
-    if (db_get_i64(res, 0, 0, &coupons, e) < 0)
-        goto out;
-    if (coupons != 1) {
-        err_set(e, ERR_CONFLICT, "the coupon has already been used or cancelled");
-        goto out;
-    }
-    rc = 0;
-out:
-    PQclear(res);
-    return rc;
+    db_queue_errors_to(db, own);
+    db_queue(db, &stmt_coupon_mark_used, 3, params, mark_done, NULL);
+    db_queue_errors_to(db, NULL);
+}
+
+int store_coupon_mark_used(struct db *db, const struct coupon *c, int64_t purchase_id,
+                           struct err *e)
+{
+    store_coupon_mark_used_queue(db, c, purchase_id, NULL);
+    return db_flush(db, e);
 }

@@ -22,7 +22,7 @@ import socket
 import threading
 
 import harness
-from harness import DaemonTestCase, enroll, q
+from harness import DaemonTestCase, enroll, error_fields, q
 from test_workers import purchase_body, waiting_for_locks
 
 
@@ -196,6 +196,50 @@ class PurchaseGroupTest(DaemonTestCase):
             self.assertEqual(balance(self, m), points, m)
         _, members1 = group_counters(self.daemon)
         self.assertEqual(members1 - members0, 6)
+        self.assert_ledger_invariant()
+
+    def test_coupons_in_a_group(self):
+        """A purchase with a coupon joins the group: the group locks the
+        coupon after every member and marks it used with the writes.  A
+        coupon of another member is a 400 of its own."""
+        a, b, c, d = (enroll(self.daemon) for _ in range(4))
+        r = self.req("POST", "/v1/rewards",
+                     {"code": "g-" + secrets.token_hex(4), "name": "Five off", "kind": "discount",
+                      "discount_value": 500, "points_cost": 50, "active": True})
+        self.assertEqual(r.status, 201, r)
+        reward = r.json()
+        r = self.req("POST", "/v1/purchases", purchase_body(b))
+        self.assertEqual(r.status, 201, r)
+        r = self.req("POST", "/v1/members/%s/redemptions" % q(b["id"]), {"reward_id": reward["id"]})
+        self.assertEqual(r.status, 201, r)
+        redemption = r.json()
+        with_coupon, not_theirs = purchase_body(b), purchase_body(c)
+        with_coupon["coupon_code"] = not_theirs["coupon_code"] = redemption["coupon_code"]
+        _, members0 = group_counters(self.daemon)
+        lock, t, _ = self.behind_lock(a)
+        try:
+            answers = send_together(self.daemon, [with_coupon, not_theirs, purchase_body(d)])
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertEqual([s for s, _ in answers], [201, 400, 201], answers)
+        used = answers[0][1]
+        self.assertEqual((used["discount_total"], used["total_due"]), (500, 6499 - 500))
+        self.assertEqual(used["balance_after"], 89 - 50 + used["points_earned"])
+        self.assertEqual(error_fields(answers[1][1]), ["coupon_code"])
+        # The coupon's purchase and d's: one transaction (b bought before too).
+        self.assertEqual(self.psql(
+            "SELECT count(DISTINCT xmin::text) FROM purchases WHERE id IN (%d, %d);"
+            % (harness.id_num(used["id"]), harness.id_num(answers[2][1]["id"]))).strip(), "1")
+        r = self.req("GET", "/v1/members/%s/redemptions" % q(b["id"]))
+        self.assertEqual(r.json()["items"][0]["status"], "used")
+        self.assertEqual(self.psql("SELECT purchase_id FROM coupons WHERE code = '%s';"
+                                   % redemption["coupon_code"]).strip(),
+                         str(harness.id_num(used["id"])))
+        for m, points in ((a, 89), (b, 89 - 50 + used["points_earned"]), (c, 0), (d, 89)):
+            self.assertEqual(balance(self, m), points, m)
+        _, members1 = group_counters(self.daemon)
+        self.assertEqual(members1 - members0, 4)
         self.assert_ledger_invariant()
 
     def test_a_failing_statement_sends_the_group_alone(self):
