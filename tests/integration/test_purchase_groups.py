@@ -17,6 +17,7 @@ waited 50 ms."""
 
 import http.client
 import json
+import random
 import secrets
 import socket
 import threading
@@ -274,6 +275,62 @@ class PurchaseGroupTest(DaemonTestCase):
         for m, points in ((a, 89), (b, 89), (c, 0), (d, 89)):
             self.assertEqual(balance(self, m), points, m)
         self.assertEqual(self.xmins([b, d]), "2")
+        self.assert_ledger_invariant()
+
+
+
+class ManyPurchasesTest(DaemonTestCase):
+    """Many purchases at once through groups, in whatever composition the
+    timing gives: one worker with eight connections (two groups at once),
+    sixteen clients, twelve members, and every purchase sent twice, by two
+    clients, in a shuffled order (so twins may be in flight together).
+    Whatever groups form, each purchase is
+    recorded once (201) and its twin replays it (200, the same body), and
+    every balance is the sum of what its purchases earned."""
+
+    daemon_threads = 1
+    daemon_args = ("--pool-size", "8")
+
+    def test_twins_in_any_grouping(self):
+        members = [enroll(self.daemon) for _ in range(12)]
+        bodies = [purchase_body(m) for m in members for _ in range(4)]
+        sends = [(i, b) for i, b in enumerate(bodies)] * 2
+        random.Random(7).shuffle(sends)
+        per_client = [sends[k::16] for k in range(16)]
+        out, lock = [], threading.Lock()
+        _, members0 = group_counters(self.daemon)
+
+        def client(jobs):
+            for i, body in jobs:
+                r = self.daemon.request("POST", "/v1/purchases", body)
+                with lock:
+                    out.append((i, r))
+
+        threads = [threading.Thread(target=client, args=(jobs,)) for jobs in per_client]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(len(out), 2 * len(bodies))
+        by_body = {}
+        for i, r in out:
+            by_body.setdefault(i, []).append(r)
+        earned = {}
+        for i, (x, y) in sorted(by_body.items()):
+            self.assertEqual(sorted([x.status, y.status]), [200, 201], (x, y))
+            self.assertEqual(x.body, y.body)
+            doc = x.json()
+            self.assertEqual(doc["pos_transaction_id"], bodies[i]["pos_transaction_id"])
+            earned[doc["member_id"]] = earned.get(doc["member_id"], 0) + doc["points_earned"]
+        for m in members:
+            self.assertEqual(balance(self, m), earned[m["id"]], m)
+            self.assertEqual(self.psql("SELECT count(*) FROM purchases WHERE member_id = %d;"
+                                       % harness.id_num(m["id"])).strip(), "4")
+        # Every request went through a group (how many groups formed is
+        # the timing's, and not asserted).
+        _, members1 = group_counters(self.daemon)
+        self.assertEqual(members1 - members0, 2 * len(bodies))
         self.assert_ledger_invariant()
 
 
