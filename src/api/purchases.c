@@ -22,11 +22,10 @@
  * POS id and different members meet at the claim's ON CONFLICT DO NOTHING,
  * and the loser answers from the winner's record.
  *
- * A plain purchase (by member id, no coupon, no Idempotency-Key) is first
- * offered to a purchase group (api/purchase_group.h), which records it
- * with others in one transaction through the same steps
- * (api/purchase_steps.h); what a group cannot finish is recorded here,
- * alone, from the context on.
+ * A purchase without an Idempotency-Key is first offered to a purchase
+ * group (api/purchase_group.h), which records it with others in one
+ * transaction through the same steps (api/purchase_steps.h); what a group
+ * cannot finish is recorded here, alone, from the context on.
  *
  * Must not contain SQL, open or end transactions, or compute points or
  * amounts itself.
