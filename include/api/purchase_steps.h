@@ -5,7 +5,8 @@
  * several in one).  Only those two include it.
  *
  * Every step works on one purchase's `struct purchase_work`, in its
- * request's arena; none runs a statement.
+ * request's arena; none waits for the database (purchase_job_queue only
+ * queues, for the caller's flush).
  */
 #ifndef LY_API_PURCHASE_STEPS_H
 #define LY_API_PURCHASE_STEPS_H
@@ -69,13 +70,14 @@ char *purchase_render(const struct purchase_work *w, int64_t id);
  * member's write, which only a purchase recorded alone makes. */
 bool purchase_referrer_earns(const struct purchase_work *w);
 
-/* What store_purchase_record writes for a computed purchase. */
+/* What a computed purchase writes, and what the write tells. */
 struct purchase_job {
     struct purchase_new p;
     struct ledger_posting posting; /* when nmoves > 0 */
     struct ledger_move moves[4];
     int nmoves;
     struct ledger_entry entries[4]; /* filled by the write */
+    struct purchase_write write;    /* the write's own outcome */
 };
 
 /* Fills `j` (in the request arena, borrowing `fingerprint` and `result`,
@@ -83,9 +85,20 @@ struct purchase_job {
 void purchase_job_build(struct req *rq, const struct purchase_work *w, const char *fingerprint,
                         char *result, struct purchase_job *j);
 
-/* The write's outcome `rc` (store_purchase_record's), checked: the last
- * entry's balance must be the one the response shows. */
-int purchase_job_written(const struct purchase_work *w, const struct purchase_job *j, int rc,
+/*
+ * Queues the job's writes (store_purchase_record_queue) and, with a
+ * coupon, its mark-used behind them, every failure reading their results
+ * to j->write: the same statements whether the purchase is recorded alone
+ * or in a group.  The caller flushes (with the COMMIT when nothing
+ * follows); `j` must live until then.
+ */
+void purchase_job_queue(struct db *db, struct req *rq, const struct purchase_work *w,
+                        struct purchase_job *j);
+
+/* After the flush: 1 written, 0 the POS id was another's (nothing
+ * written), -1 with `e`; the last entry's balance must be the one the
+ * response shows. */
+int purchase_job_written(const struct purchase_work *w, const struct purchase_job *j,
                          struct err *e);
 
 /* The 201 of a written purchase: `text` (stolen) is the body, and the

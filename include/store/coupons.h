@@ -33,20 +33,22 @@ struct coupon {
 int store_coupon_take(struct db *db, int64_t member_id, const char *code, struct arena *a,
                       struct coupon *out, struct err *e);
 
-/* Marks a coupon (and its redemption) used by purchase `purchase_id`.
- * ERR_CONFLICT when it is not issued, or the purchase was not written. */
-int store_coupon_mark_used(struct db *db, const struct coupon *c, int64_t purchase_id,
-                           struct err *e);
+/*
+ * store_coupon_take, queued to run with other statements (a purchase
+ * group's, api/purchase_group.c): at the flush *found says whether the
+ * member has the coupon and *out is it (`out` and `found` must live until
+ * then); false, with nothing queued, for a code no coupon can have.
+ */
+bool store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
+                             struct coupon *out, bool *found);
 
 /*
- * The same two, queued to run with other purchases' statements (a purchase
- * group, api/purchase_group.c).  store_coupon_take_queue: at the flush
- * *found says whether the member has the coupon and *out is it (`out` and
- * `found` must live until then).  store_coupon_mark_used_queue: a failure
- * goes to `own` (db_queue_errors_to; NULL: to the flush).
+ * Queues marking a coupon (and its redemption) used by purchase
+ * `purchase_id`, behind that purchase's writes: a failure reading its
+ * result goes to `own` (db_queue_errors_to; NULL: to the flush), and is
+ * ERR_CONFLICT when the coupon is not issued or the purchase was not
+ * written.
  */
-void store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
-                             struct coupon *out, bool *found);
 void store_coupon_mark_used_queue(struct db *db, const struct coupon *c, int64_t purchase_id,
                                   struct err *own);
 

@@ -120,7 +120,8 @@ int db_flush(struct db *db, struct err *e);
  * For the statements of several requests in one pipeline (a purchase
  * group, api/purchase_group.c), each of which must learn its own fate: the
  * `fn` of a statement queued after this call reports a failure to `own`
- * (borrowed; it must live until the flush) instead of to db_flush's result.
+ * (borrowed; it must live until the flush, and start cleared) instead of
+ * to db_flush's result; `own` keeps the first.
  * NULL, the default after every flush, reports to the flush again.  A
  * failing *statement* still fails the flush, and the whole transaction.
  */

@@ -91,6 +91,17 @@ int store_member_find_by_card(struct db *db, const char *card_number, struct are
                               struct member *out, struct err *e);
 int store_member_find_by_phone(struct db *db, const char *phone, struct arena *a,
                                struct member *out, struct err *e);
+
+/*
+ * store_member_find_by_card's statement, queued (db_queue), for the id
+ * alone: at the flush *found says whether the card has a member and
+ * *member_id is it (both must live until then).  Card numbers never change
+ * (no PATCH sets one; a closed member's stays reserved), so the answer
+ * needs no lock to stay true: a purchase group (api/purchase_group.c)
+ * learns its card purchases' members so before it locks any of them.
+ */
+void store_member_id_by_card_queue(struct db *db, const char *card_number, struct arena *a,
+                                   int64_t *member_id, bool *found);
 int store_member_find_by_email(struct db *db, const char *email, struct arena *a,
                                struct member *out, struct err *e);
 int store_member_find_by_referral_code(struct db *db, const char *code, struct arena *a,

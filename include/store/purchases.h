@@ -90,16 +90,6 @@ struct purchase_context {
 int store_purchase_context(struct db *db, const struct purchase_context_query *q, struct arena *a,
                            struct purchase_context *out, struct err *e);
 
-/*
- * The id of the member with `card_number` (borrowed), queued: at the flush
- * *found says whether there is one and *member_id is it.  A purchase group
- * (api/purchase_group.c) learns its card purchases' members so, before it
- * locks any, to lock them in THE order.  `member_id` and `found` must live
- * until the flush.
- */
-void store_purchase_member_by_card_queue(struct db *db, const char *card_number, struct arena *a,
-                                         int64_t *member_id, bool *found);
-
 /* Where a queued context goes, and what became of it at the flush. */
 enum purchase_context_state {
     PURCHASE_CTX_QUEUED,  /* not run: an earlier statement of the pipeline failed */
@@ -160,20 +150,6 @@ struct purchase_new {
 struct ledger_posting;
 struct ledger_entry;
 
-/*
- * Claims the POS id and writes the purchase, its lines, the member's
- * purchase facts (count, last purchase, tier, referral granted) and a tier
- * change's history in one statement, then, when `posting` is not NULL,
- * posts its ledger entries (store_ledger_post; entries[i] for
- * posting->moves[i]): both in one round trip, with the COMMIT in it too
- * when `commit` (db_flush_commit).  The member must be locked.  Returns 1
- * when written, 0 when the POS id is recorded already (by a transaction
- * that committed meanwhile: nothing was written), -1 on error.
- */
-int store_purchase_record(struct db *db, const struct purchase_new *p,
-                          const struct ledger_posting *posting, bool commit, struct arena *a,
-                          struct ledger_entry *entries, struct err *e);
-
 /* What the write of one purchase tells at the flush. */
 struct purchase_insert_read {
     const struct purchase_new *p;
@@ -185,10 +161,17 @@ struct purchase_write {
 };
 
 /*
- * store_purchase_record's statements, queued to run with others in one
- * pipeline (a purchase group); `p`, `posting`, `entries` and `w` must live
- * until the flush.  store_purchase_record_result() then says what
- * store_purchase_record would have returned, for this purchase alone.
+ * Queues the claim of the POS id and the write of the purchase, its lines,
+ * the member's purchase facts (count, last purchase, tier, referral
+ * granted) and a tier change's history in one statement, then, when
+ * `posting` is not NULL, its ledger entries (store_ledger_post_queue;
+ * entries[i] for posting->moves[i]).  The member must be locked; the
+ * caller flushes, alone or beside other purchases' statements (a
+ * purchase group), with the COMMIT when nothing follows.  `p`, `posting`,
+ * `entries` and `w` must live until the flush.
+ * store_purchase_record_result() then tells, for this purchase alone: 1
+ * written, 0 when the POS id is recorded already (by another purchase:
+ * nothing was written), -1 with `e`.
  */
 void store_purchase_record_queue(struct db *db, const struct purchase_new *p,
                                  const struct ledger_posting *posting, struct arena *a,

@@ -39,6 +39,7 @@
 #include "api/purchase_steps.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/members.h"
 
 /* What a purchase's request and the group's leader share, in the
  * request's arena; rq, rs, w and e are the request's own, borrowed. */
@@ -61,7 +62,6 @@ struct item {
     char *text; /* the response, owned until answered */
     struct purchase_context_read ctx;
     struct purchase_job job;
-    struct purchase_write write;
 };
 
 static void run_group(struct gather_item *const *items, int n);
@@ -116,8 +116,8 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
 
     for (int i = 0; i < *n; i++)
         if (its[i]->member_id == 0) {
-            store_purchase_member_by_card_queue(db, its[i]->w->in.card_number, &its[i]->rq->arena,
-                                                &its[i]->member_id, &its[i]->found);
+            store_member_id_by_card_queue(db, its[i]->w->in.card_number, &its[i]->rq->arena,
+                                          &its[i]->member_id, &its[i]->found);
             queued++;
         }
     if (queued == 0)
@@ -234,14 +234,8 @@ static int queue_jobs(struct db *db, struct item **its, int n)
             jobs[k++] = its[i];
     if (k > 1)
         qsort(jobs, (size_t)k, sizeof(jobs[0]), by_pos_id);
-    for (int i = 0; i < k; i++) {
-        struct item *it = jobs[i];
-
-        store_purchase_record_queue(db, &it->job.p, it->job.nmoves > 0 ? &it->job.posting : NULL,
-                                    &it->rq->arena, it->job.entries, &it->write);
-        if (it->w->has_coupon)
-            store_coupon_mark_used_queue(db, &it->w->coupon, it->w->ctx.new_id, &it->write.e);
-    }
+    for (int i = 0; i < k; i++)
+        purchase_job_queue(db, jobs[i]->rq, jobs[i]->w, &jobs[i]->job);
     return k;
 }
 
@@ -260,10 +254,8 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
         e = *failure;
         rc = -1;
     } else {
-        rc = committed ? store_purchase_record_result(&it->write, &e) : 0;
+        rc = committed ? purchase_job_written(it->w, &it->job, &e) : 0;
     }
-    if (rc == 1)
-        rc = purchase_job_written(it->w, &it->job, rc, &e);
     if (rc == 1) {
         purchase_answer_created(it->rq, it->rs, it->w, it->text);
         it->text = NULL;

@@ -410,9 +410,19 @@ void purchase_job_build(struct req *rq, const struct purchase_work *w, const cha
     j->nmoves = posting_of(rq, w, j->moves, &j->posting);
 }
 
-int purchase_job_written(const struct purchase_work *w, const struct purchase_job *j, int rc,
-                         struct err *e)
+void purchase_job_queue(struct db *db, struct req *rq, const struct purchase_work *w,
+                        struct purchase_job *j)
 {
+    store_purchase_record_queue(db, &j->p, j->nmoves > 0 ? &j->posting : NULL, &rq->arena,
+                                j->entries, &j->write);
+    if (w->has_coupon)
+        store_coupon_mark_used_queue(db, &w->coupon, w->ctx.new_id, &j->write.e);
+}
+
+int purchase_job_written(const struct purchase_work *w, const struct purchase_job *j, struct err *e)
+{
+    int rc = store_purchase_record_result(&j->write, e);
+
     if (rc == 1 && j->nmoves > 0 && j->entries[j->nmoves - 1].balance_after != w->balance_after)
         return err_internal(e, ERR_INTERNAL,
                             "ledger balance %" PRId64 " differs from the computed %" PRId64,
@@ -432,9 +442,9 @@ void purchase_answer_created(struct req *rq, struct resp *rs, const struct purch
 }
 
 /*
- * Writes the purchase and its ledger entries in one round trip; the last
- * entry's balance must be the one the response shows.  When nothing else
- * belongs to the transaction (no coupon to mark used, no referrer to
+ * Writes the purchase, its ledger entries and its coupon's use in one
+ * round trip; the last entry's balance must be the one the response
+ * shows.  When nothing else belongs to the transaction (no referrer to
  * reward, no Idempotency-Key record for app.c to store) the COMMIT goes
  * in the same round trip.  Returns 1, or 0 when another purchase took the
  * POS id meanwhile (nothing written), or -1.
@@ -442,14 +452,14 @@ void purchase_answer_created(struct req *rq, struct resp *rs, const struct purch
 static int record(struct req *rq, struct db *db, const struct purchase_work *w,
                   const char *fingerprint, char *result, struct err *e)
 {
-    bool commit = api_tx_ends_with_handler(rq) && !w->has_coupon && !purchase_referrer_earns(w);
+    bool commit = api_tx_ends_with_handler(rq) && !purchase_referrer_earns(w);
     struct purchase_job *j = arena_alloc(&rq->arena, sizeof(*j));
-    int rc;
 
     purchase_job_build(rq, w, fingerprint, result, j);
-    rc = store_purchase_record(db, &j->p, j->nmoves > 0 ? &j->posting : NULL, commit, &rq->arena,
-                               j->entries, e);
-    return purchase_job_written(w, j, rc, e);
+    purchase_job_queue(db, rq, w, j);
+    if ((commit ? db_flush_commit(db, e) : db_flush(db, e)) < 0)
+        return -1;
+    return purchase_job_written(w, j, e);
 }
 
 /* Records the purchase in a transaction of its own (app.c's): 0 with the
@@ -483,8 +493,7 @@ static int record_alone(struct req *rq, struct resp *rs, struct purchase_work *w
             return err_internal(e, ERR_INTERNAL, "POS id claimed but no purchase found");
         return answer_recorded(rs, w, &rec, fingerprint, e);
     }
-    if (reward_referrer(rq, db, w, e) < 0 ||
-        (w->has_coupon && store_coupon_mark_used(db, &w->coupon, w->ctx.new_id, e) < 0)) {
+    if (reward_referrer(rq, db, w, e) < 0) {
         free(text);
         return -1;
     }

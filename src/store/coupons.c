@@ -86,7 +86,7 @@ static int read_coupon(const PGresult *res, struct arena *a, void *dst, struct e
     return 1;
 }
 
-void store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
+bool store_coupon_take_queue(struct db *db, int64_t member_id, const char *code, struct arena *a,
                              struct coupon *out, bool *found)
 {
     char mt[24], norm[COUPON_CODE_SIZE];
@@ -94,20 +94,19 @@ void store_coupon_take_queue(struct db *db, int64_t member_id, const char *code,
 
     *found = false;
     if (!normalize_code(code, norm))
-        return; /* no coupon has such a code: nothing to ask */
+        return false; /* no coupon has such a code: nothing to ask */
     db_i64_text(member_id, mt);
     db_queue_row(db, &stmt_coupon_take, 2, params, a, read_coupon, out, found);
+    return true;
 }
 
 int store_coupon_take(struct db *db, int64_t member_id, const char *code, struct arena *a,
                       struct coupon *out, struct err *e)
 {
-    char norm[COUPON_CODE_SIZE];
     bool found;
 
-    if (!normalize_code(code, norm))
+    if (!store_coupon_take_queue(db, member_id, code, a, out, &found))
         return 0;
-    store_coupon_take_queue(db, member_id, code, a, out, &found);
     if (db_flush(db, e) < 0)
         return -1;
     return found ? 1 : 0;
@@ -155,11 +154,4 @@ void store_coupon_mark_used_queue(struct db *db, const struct coupon *c, int64_t
     db_queue_errors_to(db, own);
     db_queue(db, &stmt_coupon_mark_used, 3, params, mark_done, NULL);
     db_queue_errors_to(db, NULL);
-}
-
-int store_coupon_mark_used(struct db *db, const struct coupon *c, int64_t purchase_id,
-                           struct err *e)
-{
-    store_coupon_mark_used_queue(db, c, purchase_id, NULL);
-    return db_flush(db, e);
 }

@@ -579,7 +579,8 @@ int db_flush(struct db *db, struct err *e)
         err_clear(&fe);
         if (out[i] != NULL && db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0) {
             if (db->queued[i].own != NULL) {
-                *db->queued[i].own = fe;
+                if (!err_is_set(db->queued[i].own)) /* its first failure, as the flush's */
+                    *db->queued[i].own = fe;
             } else if (rc == 0) {
                 rc = -1;
                 first = fe;

@@ -201,6 +201,23 @@ int store_member_find_by_card(struct db *db, const char *card_number, struct are
     return fetch_one(db, &stmt_by_card, 1, params, a, out, e);
 }
 
+/* The id column of a stmt_by_card result (a db_row_fn). */
+static int read_id(const PGresult *res, struct arena *a, void *out, struct err *e)
+{
+    (void)a;
+    if (PQntuples(res) == 0)
+        return 0;
+    return db_get_i64(res, 0, COL_ID, out, e) < 0 ? -1 : 1;
+}
+
+void store_member_id_by_card_queue(struct db *db, const char *card_number, struct arena *a,
+                                   int64_t *member_id, bool *found)
+{
+    const char *params[1] = {card_number};
+
+    db_queue_row(db, &stmt_by_card, 1, params, a, read_id, member_id, found);
+}
+
 /* The IS NOT NULL conditions repeat the partial unique indexes' predicates so
  * the planner can use them. */
 static const struct db_stmt stmt_by_phone = {

@@ -249,27 +249,6 @@ int store_purchase_context(struct db *db, const struct purchase_context_query *q
     return err_internal(e, ERR_INTERNAL, "purchase context changed under a held lock");
 }
 
-/* A card's member: card numbers never change (no PATCH sets one, and a
- * closed member's stays reserved), so this needs no lock to stay true. */
-static const struct db_stmt stmt_member_by_card = {"purchases_member_by_card",
-                                                   "SELECT id FROM members WHERE card_number = $1"};
-
-static int read_member_id(const PGresult *res, struct arena *a, void *out, struct err *e)
-{
-    (void)a;
-    if (PQntuples(res) == 0)
-        return 0;
-    return db_get_i64(res, 0, 0, out, e) < 0 ? -1 : 1;
-}
-
-void store_purchase_member_by_card_queue(struct db *db, const char *card_number, struct arena *a,
-                                         int64_t *member_id, bool *found)
-{
-    const char *params[1] = {card_number};
-
-    db_queue_row(db, &stmt_member_by_card, 1, params, a, read_member_id, member_id, found);
-}
-
 /* -------------------------------------------------------------- write -- */
 
 /*
@@ -433,18 +412,6 @@ int store_purchase_record_result(const struct purchase_write *w, struct err *e)
     if (w->insert.rc != 1)
         return err_internal(e, ERR_INTERNAL, "the purchase insert gave no result");
     return 1;
-}
-
-int store_purchase_record(struct db *db, const struct purchase_new *p,
-                          const struct ledger_posting *posting, bool commit, struct arena *a,
-                          struct ledger_entry *entries, struct err *e)
-{
-    struct purchase_write *w = arena_alloc(a, sizeof(*w));
-
-    store_purchase_record_queue(db, p, posting, a, entries, w);
-    if ((commit ? db_flush_commit(db, e) : db_flush(db, e)) < 0)
-        return -1;
-    return store_purchase_record_result(w, e);
 }
 
 /* ----------------------------------------------------------- reading -- */
