@@ -158,10 +158,21 @@ int civil_parse_date(const char *s, int *y, int *m, int *d)
 
 /* ------------------------------------------------------------- format -- */
 
+/* Writes `v` (0 <= v < 10^width) as `width` digits at `p`; returns the end. */
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + width;
+}
+
+/* Without stdio: every purchase and ledger entry formats a few of these,
+ * and snprintf's format parsing cost more than the digits. */
 static void format_rfc3339(int64_t utc_us, bool always_fraction, char out[32])
 {
     int64_t days = utc_us / CIVIL_US_PER_DAY, rest = utc_us % CIVIL_US_PER_DAY, y;
     int m, d, secs, micro, len;
+    char *p;
 
     if (rest < 0) {
         rest += CIVIL_US_PER_DAY;
@@ -170,14 +181,32 @@ static void format_rfc3339(int64_t utc_us, bool always_fraction, char out[32])
     civil_from_days(days, &y, &m, &d);
     secs = (int)(rest / CIVIL_US_PER_SECOND);
     micro = (int)(rest % CIVIL_US_PER_SECOND);
-    if (micro == 0 && !always_fraction)
-        len = snprintf(out, 32, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, secs / 3600,
-                       secs / 60 % 60, secs % 60);
-    else
+    if (y < 0 || y > 9999) {
+        /* Years of other widths and signs: rare enough for snprintf.  Any
+         * int64 fits: its years stay within +-292278, at most 30 bytes. */
         len = snprintf(out, 32, "%04lld-%02d-%02dT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
                        secs / 3600, secs / 60 % 60, secs % 60, micro);
-    /* Any int64 fits: its years stay within +-292278, at most 30 bytes. */
-    ly_assert(len > 0 && len < 32);
+        ly_assert(len > 0 && len < 32);
+        if (micro == 0 && !always_fraction)
+            memcpy(out + len - 8, "Z", 2);
+        return;
+    }
+    p = put_digits(out, (int)y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, secs / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, secs / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, secs % 60, 2);
+    if (micro != 0 || always_fraction) {
+        *p++ = '.';
+        p = put_digits(p, micro, 6);
+    }
+    memcpy(p, "Z", 2);
 }
 
 void civil_format_rfc3339(int64_t utc_us, char out[32])

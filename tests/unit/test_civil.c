@@ -172,6 +172,16 @@ static void test_format(void)
     CHECK_STREQ(out, "9999-12-31T23:59:59.999999Z");
     civil_format_rfc3339(days_from_civil(2024, 2, 29) * DAY_US + 86399 * US, out);
     CHECK_STREQ(out, "2024-02-29T23:59:59Z");
+    /* Outside years 0000-9999 (no instant the API accepts, but any int64
+     * formats): the same fields, the year as wide as it needs. */
+    civil_format_rfc3339(2932897 * DAY_US, out);
+    CHECK_STREQ(out, "10000-01-01T00:00:00Z");
+    civil_format_rfc3339_us(-719528 * DAY_US - 1, out);
+    CHECK_STREQ(out, "-001-12-31T23:59:59.999999Z");
+    civil_format_rfc3339(-719528 * DAY_US - US, out);
+    CHECK_STREQ(out, "-001-12-31T23:59:59Z");
+    civil_format_rfc3339(INT64_MIN, out);
+    CHECK(strlen(out) < 32);
     /* What is written reads back as the same instant. */
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         civil_format_rfc3339(samples[i], out);
