@@ -10,9 +10,11 @@
 #include <jansson.h>
 
 #include "api/purchase_json.h"
+#include "api/secret.h"
 #include "check.h"
 
-#define NOW_US INT64_C(1795342500000000) /* 2026-11-22T10:15:00Z */
+#define NOW_US      INT64_C(1795342500000000) /* 2026-11-22T10:15:00Z */
+#define NOW_US_TEXT "1795342500000000"
 
 static bool has_field(const struct err *e, const char *field)
 {
@@ -185,6 +187,12 @@ static void test_fingerprint(void)
 
     purchase_fingerprint(&b, 42, h1);
     CHECK_EQ_I64(strlen(h1), 64);
+    /* The text hashed is part of the database: purchases recorded by an
+     * earlier version must still match their replays. */
+    secret_hash_hex("purchase/1\nmember 42\nat " NOW_US_TEXT "\nredeem 0\nno coupon\n"
+                    "item a\tfresh\t2\t1250\nitem b\tdry\t1\t999\n",
+                    h2);
+    CHECK_STREQ(h1, h2);
     /* how the member was named, the store and the terminal are not content */
     b.card_number = "12345678";
     b.terminal_id = "T9";
@@ -199,6 +207,12 @@ static void test_fingerprint(void)
     b.coupon_code = "";
     purchase_fingerprint(&b, 42, h3);
     CHECK(strcmp(h1, h3) != 0);
+    b.coupon_code = "K7";
+    purchase_fingerprint(&b, 42, h3);
+    secret_hash_hex("purchase/1\nmember 42\nat " NOW_US_TEXT "\nredeem 0\ncoupon K7\n"
+                    "item a\tfresh\t2\t1250\nitem b\tdry\t1\t999\n",
+                    h2);
+    CHECK_STREQ(h3, h2);
     b.coupon_code = NULL;
     items[1].unit_price = 998;
     purchase_fingerprint(&b, 42, h3);
