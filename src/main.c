@@ -24,6 +24,7 @@
 #include "api/rules_cache.h"
 #include "cli.h"
 #include "core/cfg.h"
+#include "core/json_mem.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "store/db.h"
@@ -148,6 +149,8 @@ int main(int argc, char **argv)
     struct err e;
     long ncores = sysconf(_SC_NPROCESSORS_ONLN);
 
+    /* Before any other jansson call, so every value has the allocator's header. */
+    json_mem_init();
     err_clear(&e);
     if (cfg_parse(&c, argc, argv, env_lookup, (int)ncores, &e) < 0) {
         fprintf(stderr, "loyaltyd: %s\n\n%s", e.detail, cfg_usage());

@@ -90,6 +90,7 @@ struct req {
     const char *idempotency_key; /* borrowed header value, NULL if absent */
     struct buf body;             /* raw body, owned */
     json_t *json;                /* parsed body (new reference, owned) or NULL */
+    bool json_in_arena;          /* `json`'s values are the arena's (core/json_mem.h) */
     struct db *db;               /* pool connection while held, else NULL */
     uint64_t start_us;
     bool has_body;
@@ -115,7 +116,7 @@ struct req {
 
 struct resp {
     int status;
-    json_t *json; /* owned; rendered with json_dumps at the end */
+    json_t *json; /* owned; rendered with json_mem_dumps at the end */
     char *raw;    /* owned malloc'd body when not JSON (metrics, replays) */
     size_t raw_len;
     const char *content_type; /* static string; default application/json */

@@ -34,6 +34,7 @@
 #include "api/reads.h"
 #include "api/secret.h"
 #include "core/fiber.h"
+#include "core/json_mem.h"
 #include "core/xmalloc.h"
 #include "http/problem.h"
 #include "store/db.h"
@@ -86,11 +87,11 @@ static char *render(struct req *rq, struct resp *rs, const struct err *e, int *s
 
     if (e != NULL) {
         p = problem_from_err(e, rq->request_id);
-        text = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        text = json_mem_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
         json_decref(p);
         *status = err_info_of(e->code)->status;
     } else if (rs->json != NULL) {
-        text = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        text = json_mem_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
         *status = rs->status;
     } else if (rs->raw != NULL) {
         /* A body the handler already has as text (a stored response). */
@@ -217,7 +218,8 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         if ((rq->route->flags & ROUTE_SECRET) && rs->json != NULL) {
             json_t *redacted = without_secrets(rs->json);
 
-            stored = redacted ? json_dumps(redacted, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+            stored =
+                redacted ? json_mem_dumps(redacted, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
             json_decref(redacted);
         }
     }

@@ -12,6 +12,7 @@
 #include "api/validate.h"
 #include "core/buf.h"
 #include "core/civil.h"
+#include "core/json_mem.h"
 #include "store/jobs.h"
 
 #define MAX_EXTRA           8
@@ -133,7 +134,7 @@ static void csv_value(struct buf *b, json_t *v)
         csv_field(b, json_string_value(v));
         return;
     }
-    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    text = json_mem_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     if (text != NULL)
         csv_field(b, text);
     free(text);

@@ -43,6 +43,7 @@
 #include "api/secret.h"
 #include "api/validate.h"
 #include "core/buf.h"
+#include "core/json_mem.h"
 #include "core/xmalloc.h"
 #include "store/ledger.h"
 #include "store/returns.h"
@@ -434,7 +435,7 @@ int api_returns_create(struct req *rq, struct resp *rs, struct err *e)
         return -1;
 
     body = render(w);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    text = body ? json_mem_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering a return");

@@ -30,6 +30,7 @@
 #include "api/rules_json.h"
 #include "api/validate.h"
 #include "core/buf.h"
+#include "core/json_mem.h"
 #include "core/log.h"
 
 #define VERSION_MAX INT32_MAX /* rule_versions.version is an integer */
@@ -40,7 +41,7 @@
 /* ------------------------------------------------------------ helpers -- */
 
 /* Answers 200 {version, activated_at, rules} around `document` (borrowed
- * JSON text: from the database or from json_dumps, so valid JSON). */
+ * JSON text: from the database or from json_mem_dumps, so valid JSON). */
 static void reply_version(struct resp *rs, int64_t version, const char *activated_at,
                           const char *document)
 {
@@ -140,7 +141,7 @@ int api_rules_put(struct req *rq, struct resp *rs, struct err *e)
     if (rules_check_document(rq, body, r, e) < 0)
         return -1;
     canon = rules_to_json(r);
-    text = canon ? json_dumps(canon, DUMP_FLAGS) : NULL;
+    text = canon ? json_mem_dumps(canon, DUMP_FLAGS) : NULL;
     json_decref(canon);
     if (text == NULL)
         return err_internal(e, ERR_INTERNAL, "out of memory rendering the rules");

@@ -68,6 +68,7 @@
 
 #include "api/rules_json.h"
 #include "core/buf.h"
+#include "core/json_mem.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
@@ -275,7 +276,7 @@ static char *default_document(struct err *e)
         err_internal(e, ERR_INTERNAL, "the default rules do not validate: %s", why);
     } else {
         canon = rules_to_json(r);
-        text = canon ? json_dumps(canon, DUMP_FLAGS) : NULL;
+        text = canon ? json_mem_dumps(canon, DUMP_FLAGS) : NULL;
         json_decref(canon);
         if (text == NULL)
             err_internal(e, ERR_INTERNAL, "out of memory rendering the default rules");

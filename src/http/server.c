@@ -46,6 +46,7 @@
 
 #include <microhttpd.h>
 
+#include "core/json_mem.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "http/metrics.h"
@@ -191,7 +192,7 @@ static enum MHD_Result queue(struct req *rq, int status, char *body, size_t len,
 static enum MHD_Result queue_problem(struct req *rq, const struct err *e)
 {
     json_t *p = problem_from_err(e, rq->request_id);
-    char *body = json_dumps(p, JSON_COMPACT);
+    char *body = json_mem_dumps(p, JSON_COMPACT);
 
     json_decref(p);
     if (body == NULL)
@@ -216,7 +217,7 @@ static enum MHD_Result queue_resp(struct req *rq, struct resp *rs)
     size_t len;
 
     if (rs->json != NULL) {
-        body = json_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        body = json_mem_dumps(rs->json, JSON_COMPACT | JSON_REAL_PRECISION(15));
         if (body == NULL)
             return MHD_NO;
         len = strlen(body);
@@ -428,10 +429,12 @@ static int parse_body(struct req *rq, struct err *e)
         return 0;
     /* Any JSON value parses; a handler rejects a non-object body with
      * validation_failed, as it is well-formed JSON of the wrong type. */
-    rq->json =
-        json_loadb(rq->body.data, rq->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (rq->json != NULL)
+    rq->json = json_mem_loadb(&rq->arena, rq->body.data, rq->body.len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (rq->json != NULL) {
+        rq->json_in_arena = json_mem_in_arena();
         return 0;
+    }
     switch (json_error_code(&jerr)) {
     case json_error_numeric_overflow:
         reals = json_loadb(rq->body.data, rq->body.len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL,
@@ -638,7 +641,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                  rq->status, (unsigned long long)us, rq->request_id);
         log_fields(LOG_INFO, fields);
     }
-    json_decref(rq->json);
+    if (!rq->json_in_arena)
+        json_decref(rq->json);
     buf_cleanup(&rq->body);
     arena_free(&rq->arena);
     free(rq);
