@@ -22,6 +22,11 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Grows the text by `n` bytes and returns where they start, for the caller
+ * to fill (all `n` of them) before the next call on `b`: one capacity check
+ * for a text made of several pieces. */
+char *buf_extend(struct buf *b, size_t n);
+
 /* Appends the decimal text of v. */
 void buf_i64(struct buf *b, int64_t v);
 

@@ -48,6 +48,17 @@ void buf_append(struct buf *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+char *buf_extend(struct buf *b, size_t n)
+{
+    char *p;
+
+    reserve(b, n);
+    p = b->data + b->len;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return p;
+}
+
 void buf_puts(struct buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));

@@ -31,33 +31,57 @@ static void value_start(struct jw *w)
     w->more[w->depth] = true;
 }
 
-/* A string in quotes: '"', '\' and control characters escaped, the rest
- * as it is (as json_dumps without JSON_ENSURE_ASCII writes it): the
- * characters with a one-letter escape as `shortly[i]` -> `letter[i]`, any
- * other control character as \u00XX. */
-static void put_string(struct buf *b, const char *s)
+/* How many characters of `s` from the start need no escape. */
+static size_t plain_prefix(const char *s)
+{
+    const char *p = s;
+
+    while ((unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    return (size_t)(p - s);
+}
+
+/* The escape of control character, '"' or '\' `c`: the characters with a
+ * one-letter escape as `shortly[i]` -> `letter[i]`, any other as \u00XX
+ * (as json_dumps without JSON_ENSURE_ASCII writes them). */
+static void put_escape(struct buf *b, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
     static const char shortly[] = "\"\\\b\f\n\r\t", letter[] = "\"\\bfnrt";
-    const char *run = s;
+    const char *one = memchr(shortly, c, sizeof(shortly) - 1);
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
-    buf_append(b, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    if (one != NULL)
+        esc[1] = letter[one - shortly];
+    buf_append(b, esc, one != NULL ? 2 : sizeof(esc));
+}
 
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue; /* nearly every character: no lookup */
-        const char *one = memchr(shortly, c, sizeof(shortly) - 1);
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+/* A string in quotes with what needs it escaped, followed by `tail`
+ * (tail_len bytes).  Nearly every string (every key) needs no escape: it
+ * is one copy. */
+static void put_string(struct buf *b, const char *s, const char *tail, size_t tail_len)
+{
+    size_t n = plain_prefix(s);
+    char *p;
 
-        buf_append(b, run, (size_t)(s - run));
-        run = s + 1;
-        if (one != NULL)
-            esc[1] = letter[one - shortly];
-        buf_append(b, esc, one != NULL ? 2 : sizeof(esc));
+    if (s[n] == '\0') {
+        p = buf_extend(b, n + 2 + tail_len);
+        p[0] = '"';
+        memcpy(p + 1, s, n);
+        p[n + 1] = '"';
+        memcpy(p + n + 2, tail, tail_len);
+        return;
     }
-    buf_append(b, run, (size_t)(s - run));
     buf_append(b, "\"", 1);
+    while (s[n] != '\0') {
+        buf_append(b, s, n);
+        put_escape(b, (unsigned char)s[n]);
+        s += n + 1;
+        n = plain_prefix(s);
+    }
+    buf_append(b, s, n);
+    buf_append(b, "\"", 1);
+    buf_append(b, tail, tail_len);
 }
 
 static void open_container(struct jw *w, char c)
@@ -99,8 +123,7 @@ void jw_key(struct jw *w, const char *key)
 {
     ly_assert(w->depth > 0 && !w->after_key);
     value_start(w);
-    put_string(&w->out, key);
-    buf_append(&w->out, ":", 1);
+    put_string(&w->out, key, ":", 1);
     w->after_key = true;
 }
 
@@ -111,7 +134,7 @@ void jw_string(struct jw *w, const char *s)
         return;
     }
     value_start(w);
-    put_string(&w->out, s);
+    put_string(&w->out, s, "", 0);
 }
 
 void jw_int(struct jw *w, int64_t v)

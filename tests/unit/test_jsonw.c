@@ -136,10 +136,28 @@ static void test_nesting(void)
                              "keep_tier", "empty", "none", "expiring", lots, "list", 1, "two", 0));
 }
 
+/* A key is escaped as a string is, and the colon follows its quote. */
+static void test_escaped_key(void)
+{
+    static const char *const keys[] = {"\"", "a\\", "\tb", "c\x01d\"", "plain"};
+    struct jw w;
+    json_t *o = json_object();
+
+    jw_init(&w);
+    jw_object_begin(&w);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        jw_member_int(&w, keys[i], (int64_t)i);
+        json_object_set_new(o, keys[i], json_integer((json_int_t)i));
+    }
+    jw_object_end(&w);
+    check_same(&w, o);
+}
+
 int main(void)
 {
     test_strings();
     test_scalars();
     test_nesting();
+    test_escaped_key();
     return check_report();
 }
