@@ -26,6 +26,7 @@
 #include "core/cfg.h"
 #include "core/json_mem.h"
 #include "core/log.h"
+#include "core/log_writer.h"
 #include "http/server.h"
 #include "store/db.h"
 
@@ -56,21 +57,16 @@ static int migrate_at_start(const struct cfg *c, int *latest)
     }
 }
 
-static int serve(const struct cfg *c)
+/* The server's life, with SIGTERM and SIGINT blocked in every thread
+ * (`sigs`, for sigwait). */
+static int run_server(const struct cfg *c, const sigset_t *sigs)
 {
-    sigset_t sigs;
     struct err e;
     struct http_server *srv;
     int sig = 0;
     int latest = 0;
     int per_worker;
     char fields[256];
-
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     if (c->database_url == NULL) {
         log_msg(LOG_ERROR, "DATABASE_URL is not set", NULL);
@@ -129,7 +125,7 @@ static int serve(const struct cfg *c)
     log_fields(LOG_INFO, fields);
 
     while (sig != SIGTERM && sig != SIGINT) {
-        if (sigwait(&sigs, &sig) != 0)
+        if (sigwait(sigs, &sig) != 0)
             break;
     }
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -141,6 +137,25 @@ static int serve(const struct cfg *c)
     db_pool_cleanup();
     log_msg(LOG_INFO, "stopped", NULL);
     return 0;
+}
+
+static int serve(const struct cfg *c)
+{
+    sigset_t sigs;
+    int rc;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* After the mask, which the writer thread inherits.  Without it the
+     * threads write their lines themselves, as the CLI commands do. */
+    if (log_writer_start() < 0)
+        log_msg(LOG_WARN, "cannot start the log writer thread", NULL);
+    rc = run_server(c, &sigs);
+    log_writer_stop();
+    return rc;
 }
 
 int main(int argc, char **argv)

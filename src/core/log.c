@@ -5,11 +5,11 @@
  * relaxed atomic load so logging never takes a lock.
  *
  * A thread that batches (an HTTP worker: log_batch_begin) keeps its debug
- * and info lines, the access log, for up to BATCH_WAIT_MS and writes them
- * with one write(2) at the end of the loop's turn when they are due
+ * and info lines, the access log, for up to BATCH_WAIT_MS and hands them
+ * over together at the end of the loop's turn when they are due
  * (log_flush_due); a warning or an error flushes what is kept and goes out
- * at once.  A batch never exceeds PIPE_BUF, so a pipe never interleaves it
- * with another thread's lines.
+ * at once.  Lines and batches go to core/log_writer.c whole, so lines never
+ * interleave: while the server runs its thread does the write(2).
  */
 #include "core/log.h"
 
@@ -19,7 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "core/log_writer.h"
 
 static atomic_int log_level = LOG_INFO;
 
@@ -27,8 +28,9 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* How long a batched line may wait.  A busy worker answers a request or
  * two per turn, so a write(2) per turn was most of a system call per
- * purchase (0.64; 0.04 now), and system calls are dear on virtual
- * machines.  50 ms is still "at once" to anyone tailing the log. */
+ * purchase (0.64; 0.04 then), and system calls are dear on virtual
+ * machines; the writer thread's lock and wakeup are as dear, once a batch.
+ * 50 ms is still "at once" to anyone tailing the log. */
 #define BATCH_WAIT_MS 50
 
 static _Thread_local struct {
@@ -49,8 +51,7 @@ static int64_t mono_ms(void)
 
 static void write_out(const char *p, size_t n)
 {
-    if (write(STDERR_FILENO, p, n) < 0)
-        return; /* Nowhere left to report a failing stderr. */
+    log_writer_write(p, n);
 }
 
 void log_batch_begin(void)

@@ -318,7 +318,10 @@ class Daemon:
     request() uses one keep-alive connection per calling thread."""
 
     def __init__(self, dburl, admin_key=None, extra_env=None, args=(), threads=2,
-                 wait_ready=True, start_timeout=30.0):
+                 wait_ready=True, start_timeout=30.0, stderr_pipe=False):
+        # stderr_pipe: stderr goes to self.proc.stderr, a pipe the test reads
+        # (or leaves unread); stdout still goes to the log file.
+        self.stderr_pipe = stderr_pipe
         self.dburl = dburl
         self.admin_key = admin_key or ("lk_test_" + secrets.token_hex(16))
         self.extra_env = dict(extra_env or {})
@@ -374,8 +377,9 @@ class Daemon:
         with open(self.logpath, "ab") as log:
             log.write(("--- start: %s\n" % " ".join(shlex.quote(c) for c in cmd)).encode())
             log.flush()
-            self.proc = subprocess.Popen(cmd, env=self.env(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+            self.proc = subprocess.Popen(
+                cmd, env=self.env(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.PIPE if self.stderr_pipe else subprocess.STDOUT, cwd=self.tmp)
         _live_procs.append(self.proc)
         deadline = time.monotonic() + start_timeout
         paths = ["/healthz"] + (["/readyz"] if wait_ready else [])
