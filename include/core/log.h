@@ -1,8 +1,11 @@
 /*
  * log.h - one JSON object per line on stderr.
  *
- * Lines are written with a single write(2) so concurrent threads never
- * interleave.  Callers must not log personal data or credentials.
+ * Lines are handed on whole (core/log_writer.h), so concurrent threads
+ * never interleave; while the server runs a thread of its own writes them,
+ * and a line logged just before the process aborts may be lost (the
+ * assertion message itself is written at once, core/xmalloc.c).  Callers
+ * must not log personal data or credentials.
  */
 #ifndef LY_CORE_LOG_H
 #define LY_CORE_LOG_H
