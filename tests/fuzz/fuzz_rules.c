@@ -8,8 +8,8 @@
  * document is refused with ERR_VALIDATION and at least one field, and an
  * accepted one survives to_json -> text -> from_json unchanged.
  *
- * Built with -DLY_FUZZ_REPLAY it is an ordinary program that runs the same
- * checks on the files named on its command line (the committed corpus, as a
+ * Linked with replay.c it is an ordinary program that runs the same checks
+ * on the files named on its command line (the committed corpus, as a
  * ctest, with any compiler).  Must not keep state between inputs.
  */
 #include <stdint.h>
@@ -124,24 +124,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(doc);
     return 0;
 }
-
-#ifdef LY_FUZZ_REPLAY
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        static uint8_t buf[1 << 20];
-        size_t n;
-
-        if (f == NULL) {
-            perror(argv[i]);
-            return 1;
-        }
-        n = fread(buf, 1, sizeof(buf), f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, n);
-    }
-    printf("%d inputs replayed\n", argc - 1);
-    return 0;
-}
-#endif
