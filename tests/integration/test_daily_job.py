@@ -11,7 +11,10 @@ check` exits 0)."""
 
 import datetime
 import secrets
+import signal
+import socket
 import threading
+import time
 
 import harness
 from harness import (Daemon, DaemonTestCase, TwoDaemonsTestCase, assert_problem, db_fingerprint,
@@ -535,6 +538,70 @@ class SchedulerTest(JobCase):
         self.assertNotIn("daily job scheduler started", d.log())
         d.stop()
         self.assertEqual(self.cluster.psql(db, "SELECT count(*) FROM daily_jobs;").strip(), "0")
+
+
+
+# ------------------------------------------------------------ stop past grace
+
+class StopPastGraceTest(JobCase):
+    """SIGTERM while a request outlives the 20 s grace (main.c
+    SHUTDOWN_GRACE_MS): the daemon refuses new connections at once, keeps the
+    request's worker running past the grace until the request is answered,
+    then exits 0.  The daily job is the request: it waits on a member's row
+    that a psql session holds (its lock_timeout is 120 s)."""
+
+    def test_request_past_the_grace_is_answered(self):
+        date = self.day(-1)
+        m = self.member(enrolled=self.day(-10) + "T12:00:00+08:00",
+                        birthday="1990" + date[4:])
+        lock = harness.RowLock(self.cluster, self.db, m)
+        result = {}
+
+        def run():
+            try:
+                result["r"] = self.daemon.request("POST", "/v1/jobs/daily", {"date": date},
+                                                  timeout=120)
+            except Exception as e:  # reported below
+                result["error"] = e
+
+        t = threading.Thread(target=run, daemon=True)
+        try:
+            t.start()
+            waiting, _ = poll_until(lambda: self.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock';").strip() != "0", 30)
+            self.assertTrue(waiting, "the job never waited on the member's row: %r" % result)
+            self.daemon.signal(signal.SIGTERM)
+            termed = time.monotonic()
+            refused, _ = poll_until(lambda: not self.can_connect(), 10)
+            self.assertTrue(refused, "still accepting connections after SIGTERM")
+            # What this test is about is time passing: the grace must be over
+            # while the request still waits.
+            time.sleep(max(0.0, termed + 22.0 - time.monotonic()))
+            self.assertTrue(self.daemon.alive(), "exited with a request in flight")
+            self.assertEqual(result, {})
+        finally:
+            lock.release()
+        t.join(60)
+        self.assertIn("r", result, result)
+        r = result["r"]
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["birthday_gifts"], 1, r)
+        self.daemon.stop(timeout=30)  # asserts exit 0 and no sanitizer report
+        self.assertEqual([(e["kind"], e["points"]) for e in self.ledger_sql(m)],
+                         [("birthday", 500)])
+
+    def can_connect(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.daemon.port), timeout=2).close()
+            return True
+        except OSError:
+            return False
+
+    def ledger_sql(self, member):
+        return [{"kind": k, "points": int(p)} for k, p in self.sql_rows(
+            "SELECT kind, points FROM ledger_entries WHERE member_id = %d ORDER BY id;"
+            % self.num(member))]
 
 
 if __name__ == "__main__":
