@@ -13,6 +13,7 @@
 #define LY_CORE_LOG_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Starts the writer thread; the caller's signal mask is the thread's
  * (serve blocks SIGTERM and SIGINT first).  Returns -1 when it cannot,
@@ -27,5 +28,8 @@ void log_writer_stop(void);
 /* `n` bytes of whole lines (copied), or dropped and counted when the
  * buffer is full; written at once by the caller when no writer runs. */
 void log_writer_write(const char *text, size_t n);
+
+/* Lines dropped since the process started (for /metrics). */
+uint64_t log_writer_dropped_total(void);
 
 #endif

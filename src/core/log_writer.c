@@ -40,12 +40,13 @@ static struct {
     pthread_cond_t idle; /* from the writer: it has ended */
     char *pending;       /* appended by callers */
     size_t len;
-    char *spare; /* the writer's while it writes */
-    uint64_t dropped_lines;
-    bool running;   /* the thread takes the text */
-    bool stopping;  /* the thread ends once nothing is pending */
-    bool ended;     /* the thread has ended */
-    bool abandoned; /* stop gave up waiting: text is dropped from now on */
+    char *spare;            /* the writer's while it writes */
+    uint64_t dropped_lines; /* not yet reported */
+    uint64_t dropped_total; /* since the start, for /metrics */
+    bool running;           /* the thread takes the text */
+    bool stopping;          /* the thread ends once nothing is pending */
+    bool ended;             /* the thread has ended */
+    bool abandoned;         /* stop gave up waiting: text is dropped from now on */
     pthread_t thread;
 } writer = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -193,11 +194,24 @@ void log_writer_write(const char *text, size_t n)
         return;
     }
     if (n > BUFFER_BYTES - writer.len) {
-        writer.dropped_lines += count_lines(text, n);
+        uint64_t lines = count_lines(text, n);
+
+        writer.dropped_lines += lines;
+        writer.dropped_total += lines;
     } else {
         memcpy(writer.pending + writer.len, text, n);
         writer.len += n;
     }
     pthread_cond_signal(&writer.wake);
     pthread_mutex_unlock(&writer.lock);
+}
+
+uint64_t log_writer_dropped_total(void)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&writer.lock);
+    n = writer.dropped_total;
+    pthread_mutex_unlock(&writer.lock);
+    return n;
 }

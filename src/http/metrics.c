@@ -1,5 +1,6 @@
 /*
- * metrics.c - Prometheus counters and histograms for HTTP requests.
+ * metrics.c - Prometheus counters and histograms for HTTP requests, and
+ * the count of log lines dropped (core/log_writer.h).
  *
  * One slot per (route, status) pair for the statuses the API can answer;
  * anything else lands in an "other" slot.  Only series that have been seen
@@ -10,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "core/log_writer.h"
 #include "core/xmalloc.h"
 
 static const int statuses[] = {200, 201, 204, 400, 401, 403, 404, 405,
@@ -147,4 +149,9 @@ void metrics_render(struct buf *out)
                        (unsigned long long)c);
         }
     }
+    buf_printf(out,
+               "# HELP loyalty_log_lines_dropped_total Log lines dropped because stderr did not "
+               "keep up.\n# TYPE loyalty_log_lines_dropped_total counter\n"
+               "loyalty_log_lines_dropped_total %llu\n",
+               (unsigned long long)log_writer_dropped_total());
 }
