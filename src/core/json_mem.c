@@ -15,7 +15,10 @@
  * carries the header, and its callers would free() it.
  *
  * Must not: let an arena's values outlive their request (no cache, job or
- * other request may keep one); parse on another thread's arena.
+ * other request may keep one); parse on another thread's arena.  Handlers
+ * read a body and never add to it (checked: no json_object_set or
+ * json_array_append on a request's body); what they would add would come
+ * from malloc, outside the arena, and leak.
  */
 #include "core/json_mem.h"
 
