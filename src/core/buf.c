@@ -39,15 +39,6 @@ static void reserve(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
-void buf_append(struct buf *b, const void *p, size_t n)
-{
-    reserve(b, n);
-    if (n > 0)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 char *buf_extend(struct buf *b, size_t n)
 {
     char *p;
@@ -57,6 +48,14 @@ char *buf_extend(struct buf *b, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
     return p;
+}
+
+void buf_append(struct buf *b, const void *p, size_t n)
+{
+    char *dst = buf_extend(b, n);
+
+    if (n > 0)
+        memcpy(dst, p, n);
 }
 
 void buf_puts(struct buf *b, const char *s)

@@ -171,7 +171,7 @@ static char *put_digits(char *p, int v, int width)
 static void format_rfc3339(int64_t utc_us, bool always_fraction, char out[32])
 {
     int64_t days = utc_us / CIVIL_US_PER_DAY, rest = utc_us % CIVIL_US_PER_DAY, y;
-    int m, d, secs, micro, len;
+    int m, d, secs, micro;
     char *p;
 
     if (rest < 0) {
@@ -181,17 +181,17 @@ static void format_rfc3339(int64_t utc_us, bool always_fraction, char out[32])
     civil_from_days(days, &y, &m, &d);
     secs = (int)(rest / CIVIL_US_PER_SECOND);
     micro = (int)(rest % CIVIL_US_PER_SECOND);
-    if (y < 0 || y > 9999) {
+    if (y >= 0 && y <= 9999) {
+        p = put_digits(out, (int)y, 4);
+    } else {
         /* Years of other widths and signs: rare enough for snprintf.  Any
-         * int64 fits: its years stay within +-292278, at most 30 bytes. */
-        len = snprintf(out, 32, "%04lld-%02d-%02dT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
-                       secs / 3600, secs / 60 % 60, secs % 60, micro);
-        ly_assert(len > 0 && len < 32);
-        if (micro == 0 && !always_fraction)
-            memcpy(out + len - 8, "Z", 2);
-        return;
+         * int64's year is within +-292278 (7 characters), so the whole
+         * text stays within 30 bytes. */
+        int len = snprintf(out, 32, "%04lld", (long long)y);
+
+        ly_assert(len > 0 && len <= 7);
+        p = out + len;
     }
-    p = put_digits(out, (int)y, 4);
     *p++ = '-';
     p = put_digits(p, m, 2);
     *p++ = '-';

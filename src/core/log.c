@@ -49,11 +49,6 @@ static int64_t mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void write_out(const char *p, size_t n)
-{
-    log_writer_write(p, n);
-}
-
 void log_batch_begin(void)
 {
     batch.on = true;
@@ -62,7 +57,7 @@ void log_batch_begin(void)
 void log_flush(void)
 {
     if (batch.len > 0)
-        write_out(batch.data, batch.len);
+        log_writer_write(batch.data, batch.len);
     batch.len = 0;
 }
 
@@ -166,7 +161,7 @@ void log_fields(enum log_level lv, const char *fields)
         return;
     }
     log_flush();
-    write_out(line, (size_t)len);
+    log_writer_write(line, (size_t)len);
 }
 
 void log_msg(enum log_level lv, const char *msg, const char *detail)
