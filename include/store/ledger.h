@@ -53,6 +53,11 @@ struct member_lock {
     int64_t points_balance;
     int64_t pending_points; /* not yet spendable (pending_days) */
     int64_t spendable;      /* points_balance - pending_points; may be < 0 */
+    /* The lock waited for a transaction that changed the member: the row is
+     * that transaction's, but the pending sum was read in the statement's
+     * snapshot, from before it.  Read it again (the lock is held now, so
+     * the next statement's snapshot is after every such writer). */
+    bool stale;
 };
 
 /*
@@ -66,8 +71,8 @@ int store_member_lock(struct db *db, int64_t member_id, const char *timezone, st
 
 /* store_member_lock as a db_queue() statement, sent with others by the
  * caller's db_flush: *found tells whether there is such a member (no error
- * for none), and *out is filled when there is.  `out` and `found` must
- * live until the flush. */
+ * for none), and *out is filled when there is; when out->stale, the caller
+ * must queue it again.  `out` and `found` must live until the flush. */
 void store_member_lock_queue(struct db *db, int64_t member_id, const char *timezone,
                              struct arena *a, struct member_lock *out, bool *found);
 

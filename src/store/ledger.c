@@ -73,12 +73,15 @@ static int read_entry(const PGresult *res, int row, int first, struct arena *a,
 
 /* ------------------------------------------------------------ locking -- */
 
-static const struct db_stmt stmt_lock = {"ledger_member_lock",
-                                         "SELECT m.id, m.status, m.tier, m.points_balance,"
-                                         " (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l"
-                                         "   WHERE l.member_id = m.id AND l.remaining > 0"
-                                         "     AND l.available_on > (now() AT TIME ZONE $2)::date)"
-                                         " FROM members m WHERE m.id = $1::bigint FOR UPDATE OF m"};
+/* The last column compares the version of the row that was locked with
+ * the one the statement's snapshot saw (see member_lock.stale). */
+static const struct db_stmt stmt_lock = {
+    "ledger_member_lock", "SELECT m.id, m.status, m.tier, m.points_balance,"
+                          " (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l"
+                          "   WHERE l.member_id = m.id AND l.remaining > 0"
+                          "     AND l.available_on > (now() AT TIME ZONE $2)::date),"
+                          " m.xmin::text = (SELECT s.xmin::text FROM members s WHERE s.id = m.id)"
+                          " FROM members m WHERE m.id = $1::bigint FOR UPDATE OF m"};
 
 /* A stmt_lock result into the struct member_lock `dst` (a db_row_fn): 1
  * read, 0 for no member, or -1. */
@@ -97,6 +100,7 @@ static int read_member_lock(const PGresult *res, struct arena *a, void *dst, str
     out->tier = db_get_str(res, 0, 2, a);
     /* pending <= sum of lots <= max(balance, 0): no overflow */
     out->spendable = out->points_balance - out->pending_points;
+    out->stale = !db_get_bool(res, 0, 5);
     return 1;
 }
 
@@ -109,14 +113,21 @@ int store_member_lock(struct db *db, int64_t member_id, const char *timezone, st
     int rc;
 
     db_i64_text(member_id, idt);
-    res = db_exec(db, &stmt_lock, 2, params, e);
-    if (res == NULL)
-        return -1;
-    rc = read_member_lock(res, a, out, e);
-    PQclear(res);
-    if (rc == 0)
-        return err_set(e, ERR_NOT_FOUND, "member not found");
-    return rc < 0 ? -1 : 0;
+    /* The second run holds the lock from the first: it cannot be stale. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        res = db_exec(db, &stmt_lock, 2, params, e);
+        if (res == NULL)
+            return -1;
+        rc = read_member_lock(res, a, out, e);
+        PQclear(res);
+        if (rc == 0)
+            return err_set(e, ERR_NOT_FOUND, "member not found");
+        if (rc < 0)
+            return -1;
+        if (!out->stale)
+            return 0;
+    }
+    return err_internal(e, ERR_INTERNAL, "member row changed under a held lock");
 }
 
 void store_member_lock_queue(struct db *db, int64_t member_id, const char *timezone,

@@ -230,7 +230,16 @@ int store_redemption_locks(struct db *db, int64_t member_id, const char *timezon
         db_i64_text(reward_id, idt);
         db_queue_row(db, &stmt_reward_lock, 1, params, a, read_reward_row, w, reward_found);
     }
-    return db_flush(db, e);
+    if (db_flush(db, e) < 0)
+        return -1;
+    if (!*member_found || !m->stale)
+        return 0;
+    store_member_lock_queue(db, member_id, timezone, a, m, member_found);
+    if (db_flush(db, e) < 0)
+        return -1;
+    if (*member_found && m->stale)
+        return err_internal(e, ERR_INTERNAL, "member row changed under a held lock");
+    return 0;
 }
 
 static const struct db_stmt stmt_reward_update = {

@@ -606,6 +606,69 @@ class RedemptionsTest(DaemonTestCase):
         listed = self.req("GET", "/v1/members/%s/redemptions" % q(m["id"])).json()["items"]
         self.assertEqual(len(listed), 10)
 
+    def held_pending_grant(self, m, points):
+        """A psql transaction that locks the member's row and grants it
+        `points` pending points (a ledger entry, its lot spendable only in 14
+        days, the balance), committed by release().  Whoever waits on the row
+        meanwhile must see the grant as pending once it gets the lock."""
+        n = harness.id_num(m["id"])
+        return harness.LockSession(self.cluster, self.db, (
+            "WITH m AS (SELECT id, points_balance FROM members WHERE id = %(n)d FOR UPDATE),"
+            " e AS (INSERT INTO ledger_entries (member_id, kind, points, balance_after, reason)"
+            "  SELECT id, 'bonus', %(p)d, points_balance + %(p)d, 'held' FROM m"
+            "  RETURNING member_id, id),"
+            " l AS (INSERT INTO point_lots (member_id, entry_id, points, remaining, expires_on,"
+            "  available_on, released)"
+            "  SELECT member_id, id, %(p)d, %(p)d, current_date + 400, current_date + 14, false"
+            "  FROM e),"
+            " u AS (UPDATE members SET points_balance = points_balance + %(p)d"
+            "  WHERE id = (SELECT id FROM m))"
+            " SELECT 'locked';") % {"n": n, "p": points})
+
+    def while_waiting_on_row(self, lock, call):
+        """Runs call() in a thread until it waits on a row lock, releases
+        `lock`, and returns call()'s response."""
+        result = {}
+
+        def run():
+            try:
+                result["r"] = call()
+            except Exception as ex:  # reported below
+                result["r"] = ex
+        t = threading.Thread(target=run)
+        try:
+            t.start()
+            waiting, _ = harness.poll_until(lambda: self.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock';").strip() != "0", 30)
+            self.assertTrue(waiting, "never waited on the member's row: %r" % result)
+        finally:
+            lock.release()
+        t.join(60)
+        self.assertNotIsInstance(result.get("r"), Exception, result)
+        return result["r"]
+
+    def test_pending_points_granted_while_waiting_are_not_spent(self):
+        """A redemption that waited for the member's row sees what the writer
+        it waited for granted as pending: the lock's row is the writer's, and
+        so must the pending sum be (a statement's snapshot predates its wait)."""
+        w = self.reward(points_cost=300)
+        m = self.member(100)
+        r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.redeem(m, w))
+        assert_problem(self, r, 409, "insufficient_points")
+        self.assertIn("spendable balance is 100", r.json()["detail"])
+        b = self.balance(m)
+        self.assertEqual((b["points_balance"], b["pending_points"]), (600, 500))
+        r = self.redeem(m, self.reward(points_cost=100))
+        self.assertEqual((r.status, r.json()["balance_after"]), (201, 500), r)
+
+    def test_pending_points_granted_while_waiting_are_not_adjusted_away(self):
+        m = self.member(100)
+        r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.req(
+            "POST", "/v1/members/%s/adjustments" % q(m["id"]), {"points": -300, "reason": "x"}))
+        assert_problem(self, r, 409, "insufficient_points")
+        self.assertEqual(self.points_balance(m), 600)
+
     def test_race_stock_3_for_20_members(self):
         w = self.reward(points_cost=10, stock=3)
         members = [self.member(100) for _ in range(20)]
