@@ -8,15 +8,16 @@
 
 #include <stdint.h>
 
+#include "api/gather.h"
 #include "core/buf.h"
 
 /* Counts one recorded purchase (call once it is committed). */
 void counters_purchase(int64_t points_earned, int64_t points_redeemed);
 
-/* Purchase groups (api/gather.h): `delta` more (or fewer) requests wait
+/* Groups of `kind` (api/gather.h): `delta` more (or fewer) requests wait
  * for one; a group of `n` starts. */
-void counters_group_waiting(int delta);
-void counters_group_started(int n);
+void counters_group_waiting(enum gather_kind kind, int delta);
+void counters_group_started(enum gather_kind kind, int n);
 
 /* Appends the counters in Prometheus text format. */
 void counters_render(struct buf *out);

@@ -18,8 +18,10 @@
  * even past the limit; what bounds such groups is the worker's
  * connections, for which their leaders then wait.
  *
- * One kind of group exists (purchases: api/purchase_group.c), so the state
- * is per worker thread and the function is set once.
+ * Each kind of group (purchases: api/purchase_group.c; redemptions:
+ * api/redemption_group.c) has its own queue, limit and function: a group
+ * holds requests of one kind, and one kind's groups never wait for the
+ * other's.  The state is per worker thread; the functions are set once.
  *
  * Must not know what a group does, or touch the database.
  */
@@ -32,9 +34,12 @@
 #define GATHER_MAX      32
 #define GATHER_STUCK_MS 50
 
+enum gather_kind { GATHER_PURCHASES, GATHER_REDEMPTIONS, GATHER_KINDS };
+
 struct gather_item {
     /* set by the caller of gather_join */
-    int64_t key; /* distinct within a group: one member's purchases go one after another */
+    enum gather_kind kind;
+    int64_t key; /* distinct within a group: one member's requests go one after another */
     void *arg;   /* the group function's, borrowed */
     /* the rest is gather.c's */
     struct fiber *fiber;
@@ -50,19 +55,20 @@ struct gather_item {
 typedef void (*gather_fn)(struct gather_item *const *items, int n);
 
 /*
- * Sets the group function and how many groups may run at once on each
- * worker (at least 1); 0, the default, turns gathering off.  Called once,
- * before the workers start.
+ * Sets the group function of `kind` and how many of its groups may run at
+ * once on each worker (at least 1); 0, the default, turns gathering of
+ * that kind off.  Called once per kind, before the workers start.
  */
-void gather_init(gather_fn run, int per_worker);
+void gather_init(enum gather_kind kind, gather_fn run, int per_worker);
 
-/* Can the calling code join?  Only inside a fiber of a worker whose loop
- * launches groups (api_fibers_enter), and when gathering is on. */
-bool gather_possible(void);
+/* Can the calling code join a group of `kind`?  Only inside a fiber of a
+ * worker whose loop launches groups (api_fibers_enter), and when gathering
+ * of that kind is on. */
+bool gather_possible(enum gather_kind kind);
 
 /*
  * Waits until the group `it` (borrowed: it must live until the return)
- * joins has run.  Inside a fiber, when gather_possible().
+ * joins has run.  Inside a fiber, when gather_possible(it->kind).
  */
 void gather_join(struct gather_item *it);
 

@@ -11,9 +11,9 @@
 static atomic_ullong purchases_total;
 static atomic_ullong points_earned_total;
 static atomic_ullong points_redeemed_total;
-static atomic_ullong groups_total;
-static atomic_ullong grouped_total;
-static atomic_llong group_waiting;
+static atomic_ullong groups_total[GATHER_KINDS];
+static atomic_ullong grouped_total[GATHER_KINDS];
+static atomic_llong group_waiting[GATHER_KINDS];
 
 void counters_purchase(int64_t points_earned, int64_t points_redeemed)
 {
@@ -26,15 +26,36 @@ void counters_purchase(int64_t points_earned, int64_t points_redeemed)
                                   memory_order_relaxed);
 }
 
-void counters_group_waiting(int delta)
+void counters_group_waiting(enum gather_kind kind, int delta)
 {
-    atomic_fetch_add_explicit(&group_waiting, delta, memory_order_relaxed);
+    atomic_fetch_add_explicit(&group_waiting[kind], delta, memory_order_relaxed);
 }
 
-void counters_group_started(int n)
+void counters_group_started(enum gather_kind kind, int n)
 {
-    atomic_fetch_add_explicit(&groups_total, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&grouped_total, (unsigned long long)n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&groups_total[kind], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&grouped_total[kind], (unsigned long long)n, memory_order_relaxed);
+}
+
+/* The three series of one kind of group; `what` names its requests. */
+static void render_groups(struct buf *out, enum gather_kind kind, const char *what,
+                          const char *What)
+{
+    buf_printf(out,
+               "# HELP loyalty_%s_groups_total Transactions that recorded %ss together "
+               "(api/gather.h), of one %s or more.\n"
+               "# TYPE loyalty_%s_groups_total counter\n"
+               "loyalty_%s_groups_total %llu\n"
+               "# HELP loyalty_%s_group_members_total %s requests taken into such groups.\n"
+               "# TYPE loyalty_%s_group_members_total counter\n"
+               "loyalty_%s_group_members_total %llu\n"
+               "# HELP loyalty_%ss_waiting %s requests waiting for a group now.\n"
+               "# TYPE loyalty_%ss_waiting gauge\n"
+               "loyalty_%ss_waiting %lld\n",
+               what, what, what, what, what,
+               atomic_load_explicit(&groups_total[kind], memory_order_relaxed), what, What, what,
+               what, atomic_load_explicit(&grouped_total[kind], memory_order_relaxed), what, What,
+               what, what, atomic_load_explicit(&group_waiting[kind], memory_order_relaxed));
 }
 
 void counters_render(struct buf *out)
@@ -49,22 +70,10 @@ void counters_render(struct buf *out)
                "# HELP loyalty_points_redeemed_total Points redeemed as part payment of "
                "purchases.\n"
                "# TYPE loyalty_points_redeemed_total counter\n"
-               "loyalty_points_redeemed_total %llu\n"
-               "# HELP loyalty_purchase_groups_total Transactions that recorded purchases "
-               "together (api/gather.h), of one purchase or more.\n"
-               "# TYPE loyalty_purchase_groups_total counter\n"
-               "loyalty_purchase_groups_total %llu\n"
-               "# HELP loyalty_purchase_group_members_total Purchase requests taken into such "
-               "groups.\n"
-               "# TYPE loyalty_purchase_group_members_total counter\n"
-               "loyalty_purchase_group_members_total %llu\n"
-               "# HELP loyalty_purchases_waiting Purchase requests waiting for a group now.\n"
-               "# TYPE loyalty_purchases_waiting gauge\n"
-               "loyalty_purchases_waiting %lld\n",
+               "loyalty_points_redeemed_total %llu\n",
                atomic_load_explicit(&purchases_total, memory_order_relaxed),
                atomic_load_explicit(&points_earned_total, memory_order_relaxed),
-               atomic_load_explicit(&points_redeemed_total, memory_order_relaxed),
-               atomic_load_explicit(&groups_total, memory_order_relaxed),
-               atomic_load_explicit(&grouped_total, memory_order_relaxed),
-               atomic_load_explicit(&group_waiting, memory_order_relaxed));
+               atomic_load_explicit(&points_redeemed_total, memory_order_relaxed));
+    render_groups(out, GATHER_PURCHASES, "purchase", "Purchase");
+    render_groups(out, GATHER_REDEMPTIONS, "redemption", "Redemption");
 }

@@ -68,12 +68,12 @@ static void run_group(struct gather_item *const *items, int n);
 
 void purchase_groups_init(int per_worker)
 {
-    gather_init(run_group, per_worker);
+    gather_init(GATHER_PURCHASES, run_group, per_worker);
 }
 
 bool purchase_group_fits(const struct req *rq)
 {
-    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible();
+    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible(GATHER_PURCHASES);
 }
 
 static struct item *item_of(struct gather_item *g)
@@ -323,6 +323,7 @@ bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work
 
     memset(it, 0, sizeof(*it));
     it->member_id = w->in.member_id;
+    it->g.kind = GATHER_PURCHASES;
     it->g.arg = it;
     it->g.key = it->member_id != 0 ? it->member_id : card_key(w->in.card_number);
     it->rq = rq;

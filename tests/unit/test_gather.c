@@ -4,7 +4,8 @@
  * Groups take distinct keys in descending order and leave the others
  * waiting in arrival order; no more groups run than the limit; the leader
  * runs the group once for all and every member continues after it; a
- * group takes at most GATHER_MAX.
+ * group takes at most GATHER_MAX; kinds never share a group, and one
+ * kind's groups do not count against the other's limit.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ static int64_t seen[NGROUPS][GATHER_MAX];
 static int seen_n[NGROUPS];
 static int ngroups;
 static struct fiber *ran_on[NGROUPS];
+static enum gather_kind ran_kind[NGROUPS];
 
 static void record_group(struct gather_item *const *items, int n)
 {
@@ -28,11 +30,13 @@ static void record_group(struct gather_item *const *items, int n)
     if (ngroups >= NGROUPS)
         return;
     for (int i = 0; i < n; i++) {
+        CHECK(items[i]->kind == items[0]->kind);
         seen[ngroups][i] = items[i]->key;
         *(int *)items[i]->arg = ngroups; /* the group that ran it */
     }
     seen_n[ngroups] = n;
     ran_on[ngroups] = fiber_self();
+    ran_kind[ngroups] = items[0]->kind;
     ngroups++;
 }
 
@@ -49,7 +53,7 @@ static void request_main(void *arg)
     struct request *r = arg;
 
     r->self = fiber_self();
-    r->possible = gather_possible();
+    r->possible = gather_possible(r->item.kind);
     r->item.arg = &r->group;
     gather_join(&r->item);
     r->done = true;
@@ -61,7 +65,7 @@ static void test_groups(void)
     struct request rq[6];
     int n = (int)(sizeof(keys) / sizeof(keys[0]));
 
-    CHECK(!gather_possible()); /* outside a fiber */
+    CHECK(!gather_possible(GATHER_PURCHASES)); /* outside a fiber */
     CHECK_EQ_I64(gather_due_ms(), -1);
     for (int i = 0; i < n; i++) {
         rq[i] = (struct request){.item = {.key = keys[i]}, .group = -1};
@@ -124,12 +128,54 @@ static void test_cap(void)
         CHECK(rq[i].done);
 }
 
+/* A purchase and two redemptions, one with the purchase's key: one group
+ * of each kind starts at once (limit 1 each), the same key in both. */
+static void test_kinds(void)
+{
+    static const struct {
+        enum gather_kind kind;
+        int64_t key;
+    } in[] = {{GATHER_PURCHASES, 3}, {GATHER_REDEMPTIONS, 3}, {GATHER_REDEMPTIONS, 4}};
+    struct request rq[3];
+    int first = ngroups;
+
+    for (int i = 0; i < 3; i++) {
+        rq[i] = (struct request){.item = {.kind = in[i].kind, .key = in[i].key}, .group = -1};
+        CHECK(!fiber_switch(fiber_new(request_main, &rq[i])));
+        CHECK(rq[i].possible);
+    }
+    CHECK(gather_launch());
+    CHECK(!gather_launch());
+    fiber_run_woken();
+    CHECK_EQ_I64(ngroups, first + 2);
+    CHECK(ran_kind[first] == GATHER_PURCHASES);
+    CHECK_EQ_I64(seen_n[first], 1);
+    CHECK(ran_kind[first + 1] == GATHER_REDEMPTIONS);
+    CHECK_EQ_I64(seen_n[first + 1], 2);
+    CHECK_EQ_I64(seen[first + 1][0], 4);
+    CHECK_EQ_I64(seen[first + 1][1], 3);
+    for (int i = 0; i < 3; i++)
+        CHECK(rq[i].done);
+}
+
+/* A kind whose gathering is off cannot be joined. */
+static void possible_main(void *arg)
+{
+    *(bool *)arg = gather_possible(GATHER_REDEMPTIONS);
+}
+
 int main(void)
 {
-    gather_init(record_group, 1);
+    bool possible = true;
+
+    gather_init(GATHER_PURCHASES, record_group, 1);
     gather_thread_enter();
+    CHECK(fiber_switch(fiber_new(possible_main, &possible)));
+    CHECK(!possible);
+    gather_init(GATHER_REDEMPTIONS, record_group, 1);
     test_groups();
     test_cap();
+    test_kinds();
     fiber_thread_end();
     return check_report();
 }
