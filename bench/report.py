@@ -392,10 +392,11 @@ NOISE_CORES = 0.25
 
 
 def per_group(cpu):
-    """Purchases per group transaction over the run (api/gather.h), from
-    run.sh's /metrics counters; None when no group ran."""
-    g = cpu.get("purchase_groups")
-    m = cpu.get("purchase_group_members")
+    """Requests per group transaction over the run (api/gather.h), from
+    run.sh's /metrics counters of the endpoint's kind of group; None when no
+    group ran."""
+    g = cpu.get("groups")
+    m = cpu.get("group_members")
     if not g or not m or g[1] <= g[0]:
         return None
     return (m[1] - m[0]) / (g[1] - g[0])
@@ -610,14 +611,19 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         markdown(h, rows),
         "",
     ]
-    grouped = [f"{c} connections {runs[('purchase', c)]['per_group']:.1f}" for c in conns
-               if ("purchase", c) in runs and runs[("purchase", c)].get("per_group")]
-    if grouped:
+    grouped = {ep: [f"{c} connections {runs[(ep, c)]['per_group']:.1f}" for c in conns
+                    if (ep, c) in runs and runs[(ep, c)].get("per_group")]
+               for ep in ("purchase", "redeem")}
+    if grouped["purchase"] or grouped["redeem"]:
         out += [
-            "Purchases per transaction: the daemon records purchases that wait together in one",
-            "transaction (api/gather.h). Over the purchase runs its `/metrics` counted these",
-            "purchases per group: " + "; ".join(grouped) + ". The ceiling below",
-            "is one purchase per transaction, as the issue defines it.",
+            "Requests per transaction: the daemon records purchases that wait together in one",
+            "transaction (api/gather.h), and redemptions likewise. Over the runs its `/metrics`",
+            "counted these per group:",
+        ]
+        out += [f"purchases {'; '.join(grouped['purchase'])};"] if grouped["purchase"] else []
+        out += [f"redemptions {'; '.join(grouped['redeem'])}."] if grouped["redeem"] else []
+        out += [
+            "The ceilings below are one request per transaction, as the issue defines them.",
             "",
         ]
     out += [

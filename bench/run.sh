@@ -261,10 +261,14 @@ kthread_ticks() {
   done | awk '{ s += $1 } END { print s + 0 }'
 }
 vm_hwm() { awk '/^VmHWM/ { print $2 }' /proc/"$daemon_pid"/status; }
-# Purchase groups started and the purchases they took (api/gather.h).
-group_counts() {
-  curl -s "$base/metrics" | awk '$1 == "loyalty_purchase_groups_total" { g = $2 }
-    $1 == "loyalty_purchase_group_members_total" { m = $2 } END { print g + 0, m + 0 }'
+# Groups started and the requests they took (api/gather.h), of the kind
+# the endpoint joins: purchase or redemption.
+group_counts() { # KIND
+  curl -s "$base/metrics" | awk -v k="$1" '$1 == "loyalty_" k "_groups_total" { g = $2 }
+    $1 == "loyalty_" k "_group_members_total" { m = $2 } END { print g + 0, m + 0 }'
+}
+group_kind() { # ENDPOINT
+  if [[ $1 == redeem ]]; then echo redemption; else echo purchase; fi
 }
 
 export BENCH_DIR=$root/bench BENCH_TOKEN=$pos_key BENCH_MEMBER_MIN=$member_min \
@@ -312,10 +316,10 @@ for ep in "${eps[@]}"; do
     say "wrk $ep -c$c ${duration}s"
     a_before=$(autovacuum)
     t_before=$(daemon_ticks); p_before=$(cluster_ticks); k_before=$(kthread_ticks)
-    b_before=$(busy_ticks); read -r g_before m_before < <(group_counts)
+    b_before=$(busy_ticks); read -r g_before m_before < <(group_counts "$(group_kind "$ep")")
     run_wrk "$ep" "$c" "$duration" "c$c" "$res/wrk-$ep-$c.txt"
     t_after=$(daemon_ticks); p_after=$(cluster_ticks); k_after=$(kthread_ticks)
-    b_after=$(busy_ticks); read -r g_after m_after < <(group_counts)
+    b_after=$(busy_ticks); read -r g_after m_after < <(group_counts "$(group_kind "$ep")")
     {
       echo "daemon_ticks $t_before $t_after"
       echo "postgres_ticks $p_before $p_after"
@@ -323,8 +327,8 @@ for ep in "${eps[@]}"; do
       echo "busy_ticks $b_before $b_after"
       echo "vm_hwm_kb $(vm_hwm)"
       echo "autovacuum $a_before $(autovacuum)"
-      echo "purchase_groups $g_before $g_after"
-      echo "purchase_group_members $m_before $m_after"
+      echo "groups $g_before $g_after"
+      echo "group_members $m_before $m_after"
     } >"$res/cpu-$ep-$c.txt"
   done
 done

@@ -21,6 +21,7 @@
 #include "api/health.h"
 #include "api/housekeeping.h"
 #include "api/purchase_group.h"
+#include "api/redemption_group.h"
 #include "api/rules_cache.h"
 #include "cli.h"
 #include "core/cfg.h"
@@ -94,6 +95,10 @@ static int run_server(const struct cfg *c, const sigset_t *sigs)
      * quarter (2 of 8) beat 1, 3 and 4 in purchases/s and CPU per
      * purchase (docs/performance.md). */
     purchase_groups_init(per_worker / 4 > 0 ? per_worker / 4 : 1);
+    /* Redemptions are bound by the database as purchases are, and gather
+     * in the same way; their groups are counted apart, so that neither
+     * kind waits for the other's. */
+    redemption_groups_init(per_worker / 4 > 0 ? per_worker / 4 : 1);
 
     err_clear(&e);
     if (auth_init(c, &e) < 0) {

@@ -130,6 +130,13 @@ int store_redemption_locks(struct db *db, int64_t member_id, const char *timezon
                            int64_t reward_id, struct arena *a, struct member_lock *m,
                            bool *member_found, struct reward *w, bool *reward_found, struct err *e);
 
+/* store_reward_get with REWARD_KEY_SHARE as a db_queue() statement (for
+ * several redemptions in one round trip, api/redemption_group.c): *found
+ * tells whether there is such a reward (no error for none), *out is filled
+ * when there is.  `out` and `found` must live until the flush. */
+void store_reward_lock_queue(struct db *db, int64_t reward_id, struct arena *a, struct reward *out,
+                             bool *found);
+
 /* Overwrites every field of reward `id` (locked by the caller) and bumps
  * updated_at.  ERR_NOT_FOUND, or ERR_CONFLICT (field "code"). */
 int store_reward_update(struct db *db, int64_t id, const struct reward_fields *in, struct arena *a,
@@ -162,15 +169,31 @@ int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err
 int store_redemption_live_quantity(struct db *db, int64_t member_id, int64_t reward_id,
                                    int64_t *sum, struct err *e);
 
+/* A redemption to record; borrowed for the call. */
+struct redemption_new {
+    int64_t member_id;
+    int64_t reward_id;
+    int32_t quantity;
+    int64_t points_spent;
+    int64_t balance_after;
+    int ncodes;
+    const char *const *codes; /* the coupons' codes, in issue order */
+};
+
 /*
- * Records a redemption (status issued) and its `ncodes` coupons with the
- * codes given (borrowed), in one statement; *out is the stored redemption.
- * The member and the reward are locked by the caller.  ERR_CONFLICT on the
- * (astronomically unlikely) clash of a coupon code.
+ * Records a redemption (status issued) and its coupons, in one statement;
+ * *out is the stored redemption (strings in `a`).  The member and the
+ * reward are locked by the caller.  ERR_CONFLICT on the (astronomically
+ * unlikely) clash of a coupon code.
  */
-int store_redemption_insert(struct db *db, int64_t member_id, int64_t reward_id, int32_t quantity,
-                            int64_t points_spent, int64_t balance_after, const char *const *codes,
-                            int ncodes, struct arena *a, struct redemption *out, struct err *e);
+int store_redemption_insert(struct db *db, const struct redemption_new *in, struct arena *a,
+                            struct redemption *out, struct err *e);
+
+/* store_redemption_insert as a db_queue() statement, sent with others by
+ * the next db_flush(), which fails as store_redemption_insert would (but
+ * for the clash's detail).  `out` must live until then. */
+void store_redemption_insert_queue(struct db *db, const struct redemption_new *in, struct arena *a,
+                                   struct redemption *out);
 
 /*
  * The redemption `id`, without locking (to learn its member and reward

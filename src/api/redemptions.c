@@ -10,7 +10,7 @@
  *   1. body                                   400 validation_failed
  *   2. lock the member                        404 not_found
  *   3. member suspended or closed             409 member_inactive
- *   4. lock the reward (FOR UPDATE)           404 not_found (also a malformed reward_id)
+ *   4. lock the reward (KEY SHARE)            404 not_found (also a malformed reward_id)
  *   5. reward inactive or outside validity    409 conflict
  *   6. member's tier below min_tier           403 forbidden
  *   7. per_member_limit would be exceeded     409 limit_reached
@@ -25,6 +25,11 @@
  * the stock after waiting for a concurrent taker (so check 8 can also fail
  * there, after check 9); redemptions of an unlimited reward never wait for
  * each other (the reward row is only KEY SHARE locked).
+ *
+ * A redemption without an Idempotency-Key that arrives while its worker's
+ * transactions are busy is redeemed in a group, with other members', in
+ * one transaction (api/redemption_group.h): the same checks in the same
+ * order (redemption_steps.h), so the same answers.
  *
  * Cancelling finds the redemption's member and reward without locks, then
  * locks member, reward and redemption in that order and checks: member
@@ -42,6 +47,8 @@
 #include "api/app.h"
 #include "api/handlers.h"
 #include "api/posting.h"
+#include "api/redemption_group.h"
+#include "api/redemption_steps.h"
 #include "api/rules_cache.h"
 #include "api/secret.h"
 #include "api/validate.h"
@@ -75,7 +82,7 @@ static json_t *redemption_json(const struct redemption *r)
                      "created_at", r->created_at, "cancelled_at", r->cancelled_at);
 }
 
-static int reply_redemption(struct resp *rs, int status, const struct redemption *r, struct err *e)
+int redemption_reply(struct resp *rs, int status, const struct redemption *r, struct err *e)
 {
     json_t *body = redemption_json(r);
 
@@ -123,8 +130,8 @@ static bool tier_allows(const char *tier, const char *min_tier)
     return need >= 0 && have >= need;
 }
 
-/* `n` fresh coupon codes "XXXX-XXXX-XXXXX" (13 symbols of 31: 64.4 bits). */
-static const char **new_codes(struct arena *a, int n)
+/* Codes "XXXX-XXXX-XXXXX" (13 symbols of 31: 64.4 bits). */
+const char **redemption_new_codes(struct arena *a, int n)
 {
     const char **codes = arena_alloc(a, sizeof(*codes) * (size_t)n);
 
@@ -139,43 +146,75 @@ static const char **new_codes(struct arena *a, int n)
     return codes;
 }
 
+int redemption_check_locked(const struct member_lock *m, bool member_found, const struct reward *w,
+                            bool reward_found, struct err *e)
+{
+    if (!member_found)
+        return err_set(e, ERR_NOT_FOUND, "member not found");
+    if (strcmp(m->status, "active") != 0)
+        return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", m->status);
+    if (!reward_found)
+        return err_set(e, ERR_NOT_FOUND, "reward not found");
+    if (!w->available)
+        return err_set(e, ERR_CONFLICT,
+                       w->active ? "the reward is outside its validity period"
+                                 : "the reward is not active");
+    if (!tier_allows(m->tier, w->min_tier))
+        return err_set(e, ERR_FORBIDDEN, "the reward needs tier %s or higher", w->min_tier);
+    return 0;
+}
+
+int redemption_check_cost(const struct member_lock *m, const struct reward *w, int32_t qty,
+                          int64_t *cost, int64_t *after, struct err *e)
+{
+    if (__builtin_mul_overflow(w->points_cost, (int64_t)qty, cost) ||
+        __builtin_sub_overflow(m->points_balance, *cost, after))
+        return err_field(e, "quantity", "the cost does not fit");
+    if (*cost > m->spendable)
+        return err_set(e, ERR_INSUFFICIENT_POINTS,
+                       "the redemption costs %" PRId64 " points, the spendable balance is %" PRId64,
+                       *cost, m->spendable);
+    return 0;
+}
+
 /* Steps 2 to 9 and the writes (see the file header). */
 static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const struct redeem_input *in,
                   struct err *e)
 {
     struct member_lock m;
     struct reward w;
+    struct redemption_new ins;
     struct redemption red;
     struct ledger_entry entry;
     struct ledger_move move;
     struct ledger_posting posting;
     const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
-    struct db *db = api_db(rq, e);
-    int64_t reward_id, live, cost, after;
+    struct db *db;
+    int64_t reward_id, live;
+    int64_t cost = 0, after = 0; /* set by check 9 (gcc -O2 cannot tell) */
     int32_t qty = (int32_t)in->quantity;
     bool member_found, reward_found;
+    int rc;
 
     /* A malformed reward id names no reward (0: none is looked up). */
     if (id_parse(in->reward_id, REWARD_ID_PREFIX, &reward_id) < 0)
         reward_id = 0;
+    if (redemption_group_fits(rq)) {
+        struct redemption_order o = {snap, member_id, reward_id, qty};
+
+        if (redemption_group_record(rq, rs, &o, e, &rc))
+            return rc;
+        /* The group could not redeem it: alone, from the locks on. */
+    }
+    db = api_db(rq, e);
     /* Steps 2 and 4 in one round trip, the locks still in THE order (the
      * member's row, then the reward's); the checks keep theirs below. */
     if (db == NULL ||
         store_redemption_locks(db, member_id, snap->rules.timezone, reward_id, &rq->arena, &m,
                                &member_found, &w, &reward_found, e) < 0)
         return -1;
-    if (!member_found)
-        return err_set(e, ERR_NOT_FOUND, "member not found");
-    if (strcmp(m.status, "active") != 0)
-        return err_set(e, ERR_MEMBER_INACTIVE, "the member is %s", m.status);
-    if (!reward_found)
-        return err_set(e, ERR_NOT_FOUND, "reward not found");
-    if (!w.available)
-        return err_set(e, ERR_CONFLICT,
-                       w.active ? "the reward is outside its validity period"
-                                : "the reward is not active");
-    if (!tier_allows(m.tier, w.min_tier))
-        return err_set(e, ERR_FORBIDDEN, "the reward needs tier %s or higher", w.min_tier);
+    if (redemption_check_locked(&m, member_found, &w, reward_found, e) < 0)
+        return -1;
     if (w.per_member_limit > 0) {
         if (store_redemption_live_quantity(db, member_id, reward_id, &live, e) < 0)
             return -1;
@@ -186,17 +225,13 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     }
     if (w.stock >= 0 && w.stock < qty)
         return err_set(e, ERR_OUT_OF_STOCK, "%" PRId64 " left of this reward", w.stock);
-    if (__builtin_mul_overflow(w.points_cost, (int64_t)qty, &cost) ||
-        __builtin_sub_overflow(m.points_balance, cost, &after))
-        return err_field(e, "quantity", "the cost does not fit");
-    if (cost > m.spendable)
-        return err_set(e, ERR_INSUFFICIENT_POINTS,
-                       "the redemption costs %" PRId64 " points, the spendable balance is %" PRId64,
-                       cost, m.spendable);
+    if (redemption_check_cost(&m, &w, qty, &cost, &after, e) < 0)
+        return -1;
 
+    ins = (struct redemption_new){
+        member_id, reward_id, qty, cost, after, qty, redemption_new_codes(&rq->arena, qty)};
     if ((w.stock >= 0 && store_reward_move_stock(db, reward_id, -(int64_t)qty, e) < 0) ||
-        store_redemption_insert(db, member_id, reward_id, qty, cost, after,
-                                new_codes(&rq->arena, qty), qty, &rq->arena, &red, e) < 0)
+        store_redemption_insert(db, &ins, &rq->arena, &red, e) < 0)
         return -1;
     move = (struct ledger_move){"redeem", -cost, NULL};
     posting = api_posting(&snap->rules, member_id, 1, &move);
@@ -212,7 +247,7 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     if (entry.balance_after != after)
         return err_internal(e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
                             entry.balance_after, after);
-    return reply_redemption(rs, 201, &red, e);
+    return redemption_reply(rs, 201, &red, e);
 }
 
 /* The member id in the path; a malformed one names no member. */
@@ -344,5 +379,5 @@ int api_redemptions_cancel(struct req *rq, struct resp *rs, struct err *e)
         (w.stock >= 0 && store_reward_move_stock(db, cur.reward_id, cur.quantity, e) < 0) ||
         store_ledger_post(db, &posting, &rq->arena, &entry, e) < 0)
         return -1;
-    return reply_redemption(rs, 200, &done, e);
+    return redemption_reply(rs, 200, &done, e);
 }

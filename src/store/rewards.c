@@ -216,20 +216,24 @@ int store_reward_get(struct db *db, int64_t id, enum reward_lock lock, struct ar
     return rc < 0 ? -1 : 0;
 }
 
-int store_redemption_locks(struct db *db, int64_t member_id, const char *timezone,
-                           int64_t reward_id, struct arena *a, struct member_lock *m,
-                           bool *member_found, struct reward *w, bool *reward_found, struct err *e)
+void store_reward_lock_queue(struct db *db, int64_t reward_id, struct arena *a, struct reward *out,
+                             bool *found)
 {
     char idt[24];
     const char *params[1] = {idt};
 
+    db_i64_text(reward_id, idt);
+    db_queue_row(db, &stmt_reward_lock, 1, params, a, read_reward_row, out, found);
+}
+
+int store_redemption_locks(struct db *db, int64_t member_id, const char *timezone,
+                           int64_t reward_id, struct arena *a, struct member_lock *m,
+                           bool *member_found, struct reward *w, bool *reward_found, struct err *e)
+{
     store_member_lock_queue(db, member_id, timezone, a, m, member_found);
     *reward_found = false;
-    if (reward_id != 0) {
-        /* store_reward_get with REWARD_KEY_SHARE: no row is no error here. */
-        db_i64_text(reward_id, idt);
-        db_queue_row(db, &stmt_reward_lock, 1, params, a, read_reward_row, w, reward_found);
-    }
+    if (reward_id != 0)
+        store_reward_lock_queue(db, reward_id, a, w, reward_found);
     if (db_flush(db, e) < 0)
         return -1;
     if (!*member_found || !m->stale)
@@ -481,69 +485,83 @@ static const struct db_stmt stmt_redemption_insert = {
     "  RETURNING 1)"
     " SELECT r.id, " DB_TIMESTAMP("r.created_at") ", (SELECT count(*) FROM c) FROM r"};
 
-int store_redemption_insert(struct db *db, int64_t member_id, int64_t reward_id, int32_t quantity,
-                            int64_t points_spent, int64_t balance_after, const char *const *codes,
-                            int ncodes, struct arena *a, struct redemption *out, struct err *e)
+/* A queued insert: what its result is read into. */
+struct queued_insert {
+    struct arena *a;
+    struct redemption_new in; /* its codes borrowed until the flush */
+    struct redemption *out;
+};
+
+static int insert_done(void *arg, const PGresult *res, struct err *e)
 {
+    struct queued_insert *q = arg;
+    struct redemption *out = q->out;
+    int64_t ncoupons;
+
+    memset(out, 0, sizeof(*out));
+    if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, &out->id, e) < 0 ||
+        db_get_i64(res, 0, 2, &ncoupons, e) < 0)
+        return err_internal(e, ERR_INTERNAL, "redemptions_insert: unexpected result");
+    if (ncoupons != q->in.ncodes)
+        return err_internal(e, ERR_INTERNAL, "redemptions_insert: %lld coupons for %d codes",
+                            (long long)ncoupons, q->in.ncodes);
+    out->member_id = q->in.member_id;
+    out->reward_id = q->in.reward_id;
+    out->quantity = q->in.quantity;
+    out->points_spent = q->in.points_spent;
+    out->balance_after = q->in.balance_after;
+    out->status = "issued";
+    out->created_at = db_get_str(res, 0, 1, q->a);
+    out->cancelled_at = NULL;
+    out->ncodes = q->in.ncodes;
+    out->codes =
+        arena_alloc(q->a, sizeof(*out->codes) * (size_t)(out->ncodes > 0 ? out->ncodes : 1));
+    for (int i = 0; i < out->ncodes; i++)
+        out->codes[i] = arena_strdup(q->a, q->in.codes[i]);
+    return 0;
+}
+
+void store_redemption_insert_queue(struct db *db, const struct redemption_new *in, struct arena *a,
+                                   struct redemption *out)
+{
+    struct queued_insert *q = arena_alloc(a, sizeof(*q));
     char mt[24], rt[24], qt[24], st[24], bt[24];
     const char *params[6] = {mt, rt, qt, st, bt, NULL};
     size_t len = 1;
     char *joined, *p;
-    PGresult *res;
-    int64_t ncoupons;
-    int rc = -1;
 
-    for (int i = 0; i < ncodes; i++)
-        len += strlen(codes[i]) + 1;
+    for (int i = 0; i < in->ncodes; i++)
+        len += strlen(in->codes[i]) + 1;
     joined = p = arena_alloc(a, len);
-    for (int i = 0; i < ncodes; i++) {
-        size_t n = strlen(codes[i]);
+    for (int i = 0; i < in->ncodes; i++) {
+        size_t n = strlen(in->codes[i]);
 
         if (i > 0)
             *p++ = ',';
-        memcpy(p, codes[i], n);
+        memcpy(p, in->codes[i], n);
         p += n;
     }
     *p = '\0';
     params[5] = joined;
-    db_i64_text(member_id, mt);
-    db_i64_text(reward_id, rt);
-    db_i64_text(quantity, qt);
-    db_i64_text(points_spent, st);
-    db_i64_text(balance_after, bt);
-    res = db_exec(db, &stmt_redemption_insert, 6, params, e);
-    if (res == NULL) {
+    db_i64_text(in->member_id, mt);
+    db_i64_text(in->reward_id, rt);
+    db_i64_text(in->quantity, qt);
+    db_i64_text(in->points_spent, st);
+    db_i64_text(in->balance_after, bt);
+    *q = (struct queued_insert){a, *in, out};
+    db_queue(db, &stmt_redemption_insert, 6, params, insert_done, q);
+}
+
+int store_redemption_insert(struct db *db, const struct redemption_new *in, struct arena *a,
+                            struct redemption *out, struct err *e)
+{
+    store_redemption_insert_queue(db, in, a, out);
+    if (db_flush(db, e) < 0) {
         if (e->code == ERR_CONFLICT)
             strcpy(e->detail, "a coupon code clashed; retry with a new Idempotency-Key");
         return -1;
     }
-    memset(out, 0, sizeof(*out));
-    if (PQntuples(res) != 1 || db_get_i64(res, 0, 0, &out->id, e) < 0 ||
-        db_get_i64(res, 0, 2, &ncoupons, e) < 0) {
-        err_internal(e, ERR_INTERNAL, "redemptions_insert: unexpected result");
-        goto out;
-    }
-    if (ncoupons != ncodes) {
-        err_internal(e, ERR_INTERNAL, "redemptions_insert: %lld coupons for %d codes",
-                     (long long)ncoupons, ncodes);
-        goto out;
-    }
-    out->member_id = member_id;
-    out->reward_id = reward_id;
-    out->quantity = quantity;
-    out->points_spent = points_spent;
-    out->balance_after = balance_after;
-    out->status = "issued";
-    out->created_at = db_get_str(res, 0, 1, a);
-    out->cancelled_at = NULL;
-    out->ncodes = ncodes;
-    out->codes = arena_alloc(a, sizeof(*out->codes) * (size_t)(ncodes > 0 ? ncodes : 1));
-    for (int i = 0; i < ncodes; i++)
-        out->codes[i] = arena_strdup(a, codes[i]);
-    rc = 0;
-out:
-    PQclear(res);
-    return rc;
+    return 0;
 }
 
 static const struct db_stmt stmt_redemption_get = {

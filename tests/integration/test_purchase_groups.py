@@ -35,22 +35,24 @@ def metric(daemon, name):
     raise AssertionError("no %s in /metrics" % name)
 
 
-def group_counters(daemon):
-    return (metric(daemon, "loyalty_purchase_groups_total"),
-            metric(daemon, "loyalty_purchase_group_members_total"))
+def group_counters(daemon, kind="purchase"):
+    return (metric(daemon, "loyalty_%s_groups_total" % kind),
+            metric(daemon, "loyalty_%s_group_members_total" % kind))
 
 
-def send_together(daemon, bodies):
-    """POSTs every body at once, each on a fresh connection; returns
-    [(status, parsed body)] in the order of `bodies`."""
+def send_together(daemon, bodies, paths=None):
+    """POSTs every body at once (to /v1/purchases, or to paths[i]), each on a
+    fresh connection; returns [(status, parsed body)] in the order of
+    `bodies`."""
     socks = [socket.create_connection(("127.0.0.1", daemon.port), timeout=60) for _ in bodies]
     head = "Host: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n" % (
         daemon.admin_key)
     msgs = []
-    for b in bodies:
+    for i, b in enumerate(bodies):
         payload = json.dumps(b).encode()
-        msgs.append(("POST /v1/purchases HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n"
-                     % (head, len(payload))).encode() + payload)
+        msgs.append(("POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n"
+                     % (paths[i] if paths else "/v1/purchases", head, len(payload))).encode()
+                    + payload)
     try:
         for s, m in zip(socks, msgs):
             s.sendall(m)

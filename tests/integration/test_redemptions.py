@@ -662,6 +662,17 @@ class RedemptionsTest(DaemonTestCase):
         r = self.redeem(m, self.reward(points_cost=100))
         self.assertEqual((r.status, r.json()["balance_after"]), (201, 500), r)
 
+    def test_pending_points_granted_while_waiting_with_an_idempotency_key(self):
+        """The same, for a redemption that does not join a group (its
+        Idempotency-Key record is its own transaction's)."""
+        w = self.reward(points_cost=300)
+        m = self.member(100)
+        r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.req(
+            "POST", "/v1/members/%s/redemptions" % q(m["id"]), {"reward_id": w["id"]},
+            headers={"Idempotency-Key": secrets.token_hex(8)}))
+        assert_problem(self, r, 409, "insufficient_points")
+        self.assertEqual(self.points_balance(m), 600)
+
     def test_pending_points_granted_while_waiting_are_not_adjusted_away(self):
         m = self.member(100)
         r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.req(

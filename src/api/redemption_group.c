@@ -1,0 +1,300 @@
+/*
+ * redemption_group.c - several members' redemptions recorded in one
+ * transaction (api/redemption_group.h).
+ *
+ * The leader of a group (api/gather.h) takes one connection and, for the
+ * group's redemptions (one per member, by descending member id):
+ *   1. BEGIN, every member's lock (THE lock order, store/ledger.h: members
+ *      by descending id), then each reward they name once, by ascending id
+ *      (KEY SHARE), in one round trip; the members whose lock waited for a
+ *      writer are read again, holding the lock, in one more;
+ *   2. for each redemption, on its own: checks 2 to 6 and 9 of
+ *      redemptions.c's header, in that order (redemption_steps.h);
+ *   3. every redemption and its coupons, in one round trip;
+ *   4. every redemption's ledger posting and the COMMIT, in one round trip,
+ *      each posting's result read on its own (db_queue_errors_to).
+ * A redemption's own refusal (a 4xx) touches no other: it queued nothing.
+ * One whose reward has a limited stock or a per-member limit goes alone:
+ * those checks need statements of their own, which alone it has.  A
+ * statement that fails before the COMMIT aborts the transaction for all,
+ * and every redemption that was to be written then goes alone: nothing of
+ * the group was committed.  Once the COMMIT may have run, no redemption
+ * goes alone (that could redeem twice); one whose fate is unknown is
+ * answered with the failure, as it would be alone.
+ *
+ * Must not contain SQL or decide a redemption's checks itself.
+ */
+#include "api/redemption_group.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/gather.h"
+#include "api/posting.h"
+#include "api/redemption_steps.h"
+#include "store/db.h"
+#include "store/ledger.h"
+#include "store/rewards.h"
+
+/* What a redemption's request and the group's leader share, in the
+ * request's arena; rq, rs and e are the request's own, borrowed. */
+struct item {
+    struct gather_item g;
+    struct req *rq;
+    struct resp *rs;
+    struct err *e;
+    struct redemption_order o;
+    enum {
+        ITEM_ALONE,   /* redeem it alone (the default) */
+        ITEM_ANSWERED /* `rs` or `e` holds the answer; rc says which */
+    } outcome;
+    int rc;
+    bool member_found;
+    struct member_lock m;
+    const struct reward *w; /* the group's read of o.reward_id; NULL: none */
+    bool writing;           /* queued in steps 3 and 4 */
+    int64_t after;          /* the balance the posting must leave */
+    struct redemption_new ins;
+    struct redemption red;
+    struct ledger_move move;
+    struct ledger_posting posting;
+    struct ledger_entry entry;
+    struct err own; /* the posting's own failure */
+};
+
+/* One reward the group read, for every item that names it. */
+struct reward_read {
+    int64_t id;
+    bool found;
+    struct reward w;
+};
+
+static void run_group(struct gather_item *const *items, int n);
+
+void redemption_groups_init(int per_worker)
+{
+    gather_init(GATHER_REDEMPTIONS, run_group, per_worker);
+}
+
+bool redemption_group_fits(const struct req *rq)
+{
+    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible(GATHER_REDEMPTIONS);
+}
+
+static void answer_error(struct item *it, const struct err *e)
+{
+    *it->e = *e;
+    it->rc = -1;
+    it->outcome = ITEM_ANSWERED;
+}
+
+/* Step 1's rewards: each id once, ascending (THE lock order's step 2), into
+ * reads[0..return); item i's reward is then reads[...] of its id. */
+static int queue_rewards(struct db *db, struct item **its, int n, struct reward_read *reads,
+                         struct arena *a)
+{
+    int k = 0;
+
+    for (int i = 0; i < n; i++) {
+        int64_t id = its[i]->o.reward_id;
+        int at = k;
+        bool seen = false;
+
+        for (int j = 0; j < k && !seen; j++)
+            seen = reads[j].id == id;
+        if (id == 0 || seen)
+            continue;
+        while (at > 0 && reads[at - 1].id > id) {
+            reads[at] = reads[at - 1];
+            at--;
+        }
+        reads[at] = (struct reward_read){.id = id};
+        k++;
+    }
+    for (int j = 0; j < k; j++)
+        store_reward_lock_queue(db, reads[j].id, a, &reads[j].w, &reads[j].found);
+    return k;
+}
+
+/*
+ * Step 1: the members locked and read (again where the lock waited), and
+ * the rewards.  Returns 0, or -1 with `e` when a statement failed (the
+ * transaction is then to be rolled back).
+ */
+static int read_locks(struct db *db, struct item **its, int n, struct reward_read *reads,
+                      struct err *e)
+{
+    int nreads;
+
+    for (int i = 0; i < n; i++)
+        store_member_lock_queue(db, its[i]->o.member_id, its[i]->o.snap->rules.timezone,
+                                &its[i]->rq->arena, &its[i]->m, &its[i]->member_found);
+    nreads = queue_rewards(db, its, n, reads, &its[0]->rq->arena);
+    if (db_flush(db, e) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        its[i]->w = NULL;
+        for (int j = 0; j < nreads && its[i]->w == NULL; j++)
+            if (reads[j].id == its[i]->o.reward_id && reads[j].found)
+                its[i]->w = &reads[j].w;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int queued = 0;
+
+        for (int i = 0; i < n; i++)
+            if (its[i]->member_found && its[i]->m.stale) {
+                store_member_lock_queue(db, its[i]->o.member_id, its[i]->o.snap->rules.timezone,
+                                        &its[i]->rq->arena, &its[i]->m, &its[i]->member_found);
+                queued++;
+            }
+        if (queued == 0)
+            return 0;
+        if (attempt == 1)
+            return err_internal(e, ERR_INTERNAL, "member row changed under a held lock");
+        if (db_flush(db, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Step 2 for one redemption: its writes prepared, or its answer (or its
+ * going alone) decided. */
+static void check_one(struct item *it)
+{
+    struct err e;
+    int64_t cost;
+
+    err_clear(&e);
+    if (redemption_check_locked(&it->m, it->member_found, it->w, it->w != NULL, &e) < 0) {
+        answer_error(it, &e);
+        return;
+    }
+    if (it->w->per_member_limit > 0 || it->w->stock >= 0)
+        return; /* alone: checks 7 and 8 */
+    if (redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
+        answer_error(it, &e);
+        return;
+    }
+    it->ins = (struct redemption_new){it->o.member_id,
+                                      it->o.reward_id,
+                                      it->o.quantity,
+                                      cost,
+                                      it->after,
+                                      it->o.quantity,
+                                      redemption_new_codes(&it->rq->arena, it->o.quantity)};
+    it->writing = true;
+}
+
+/* Step 4's answer for one written redemption, once the COMMIT has run or
+ * may have (`committed`), or has not (then it goes alone, unless the
+ * database is out of reach: `failure`). */
+static void answer_written(struct item *it, bool committed, const struct err *failure)
+{
+    struct err e;
+
+    if (!it->writing)
+        return;
+    if (!committed) {
+        if (failure->code == ERR_UNAVAILABLE)
+            answer_error(it, failure);
+        return;
+    }
+    err_clear(&e);
+    if (err_is_set(&it->own))
+        e = it->own;
+    else if (it->entry.id == 0 && err_is_set(failure))
+        e = *failure; /* its posting's result never came: the COMMIT's fate is unknown */
+    else if (it->entry.id == 0)
+        err_internal(&e, ERR_INTERNAL, "redeem: no ledger entry came back");
+    else if (it->entry.balance_after != it->after)
+        err_internal(&e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
+                     it->entry.balance_after, it->after);
+    if (err_is_set(&e) || redemption_reply(it->rs, 201, &it->red, &e) < 0) {
+        answer_error(it, &e);
+        return;
+    }
+    it->rc = 0;
+    it->outcome = ITEM_ANSWERED;
+}
+
+/* Steps 3 and 4.  Returns whether the COMMIT ran (or may have); `e` is the
+ * failure, if any. */
+static bool write_all(struct db *db, struct item **its, int n, struct err *e)
+{
+    int k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (its[i]->writing) {
+            store_redemption_insert_queue(db, &its[i]->ins, &its[i]->rq->arena, &its[i]->red);
+            k++;
+        }
+    if (k == 0 || db_flush(db, e) < 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        struct item *it = its[i];
+
+        if (!it->writing)
+            continue;
+        it->move = (struct ledger_move){"redeem", -it->ins.points_spent, NULL};
+        it->posting = api_posting(&it->o.snap->rules, it->o.member_id, 1, &it->move);
+        it->posting.redemption_id = it->red.id;
+        err_clear(&it->own);
+        db_queue_errors_to(db, &it->own);
+        store_ledger_post_queue(db, &it->posting, &it->rq->arena, &it->entry);
+    }
+    db_queue_errors_to(db, NULL);
+    return db_flush_commit(db, e) == 0 || !db_in_tx(db);
+}
+
+static void run_group(struct gather_item *const *gs, int n)
+{
+    struct item *its[GATHER_MAX];
+    struct reward_read reads[GATHER_MAX];
+    struct db *db;
+    struct err e;
+    bool committed;
+
+    for (int i = 0; i < n; i++)
+        its[i] = gs[i]->arg;
+    db = db_acquire(&e);
+    if (db == NULL || db_begin(db, &e) < 0) {
+        for (int i = 0; i < n; i++)
+            answer_error(its[i], &e);
+        if (db != NULL)
+            db_release(db);
+        return;
+    }
+    if (read_locks(db, its, n, reads, &e) < 0) {
+        /* Each alone, unless the database is out of reach for all. */
+        for (int i = 0; i < n && e.code == ERR_UNAVAILABLE; i++)
+            answer_error(its[i], &e);
+        db_release(db);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        check_one(its[i]);
+    err_clear(&e);
+    committed = write_all(db, its, n, &e);
+    for (int i = 0; i < n; i++)
+        answer_written(its[i], committed, &e);
+    db_release(db);
+}
+
+bool redemption_group_record(struct req *rq, struct resp *rs, const struct redemption_order *o,
+                             struct err *e, int *rc)
+{
+    struct item *it = arena_alloc(&rq->arena, sizeof(*it));
+
+    memset(it, 0, sizeof(*it));
+    it->g.kind = GATHER_REDEMPTIONS;
+    it->g.key = o->member_id;
+    it->g.arg = it;
+    it->rq = rq;
+    it->rs = rs;
+    it->e = e;
+    it->o = *o;
+    gather_join(&it->g);
+    *rc = it->rc;
+    return it->outcome == ITEM_ANSWERED;
+}
