@@ -3,8 +3,9 @@
  * in one transaction and three round trips, when they arrive while their
  * worker's transactions are busy (api/gather.h says when groups form).
  *
- * A redemption joins unless it names an Idempotency-Key, whose record
- * belongs to the request's own transaction (api/app.c).  A redemption of a
+ * A redemption with an Idempotency-Key joins too: the group claims the key
+ * and stores the answer in its transaction, as app.c would in the
+ * request's own (api_idem_unclaimed).  A redemption of a
  * reward with a limited stock or a per-member limit, whose checks need
  * statements of their own, and every redemption of a group whose statements
  * failed before its COMMIT, is redeemed again alone, after the group's

@@ -48,6 +48,10 @@ enum route_flags {
      * fiber of the same worker taking that lock would block the thread
      * the holder needs to go on: the daily job). */
     ROUTE_NO_FIBER = 1 << 2,
+    /* A ROUTE_TX handler that may record a request with an Idempotency-Key
+     * in a group, which claims the key in its own transaction
+     * (api_idem_unclaimed in api/app.h). */
+    ROUTE_GATHERS = 1 << 3,
 };
 
 struct req;
@@ -74,6 +78,7 @@ struct principal {
 };
 
 struct db;
+struct idem_key;
 
 struct req {
     struct arena arena;
@@ -92,6 +97,8 @@ struct req {
     json_t *json;                /* parsed body (new reference, owned) or NULL */
     bool json_in_arena;          /* `json`'s values are the arena's (core/json_mem.h) */
     struct db *db;               /* pool connection while held, else NULL */
+    /* api/app.c's, for a ROUTE_GATHERS handler: the key not claimed yet. */
+    const struct idem_key *idem_unclaimed;
     uint64_t start_us;
     bool has_body;
     bool early;           /* an answer was decided before the body was read */

@@ -104,7 +104,7 @@ PGresult *db_exec(struct db *db, const struct db_stmt *st, int n, const char *co
  * parameters) until db_flush(), which sends every queued statement in
  * libpq's pipeline mode (behind the transaction's BEGIN when that is still
  * to be sent), waits once, and hands each result, in order, to its `fn`
- * (which must not keep `res`).  A failing statement makes the server skip
+ * (which must not keep `res`; NULL: nobody reads it).  A failing statement makes the server skip
  * those after it; their `fn` is not called.  db_flush returns 0, or -1 with
  * `e` from the first failure: a statement's, or the first `fn` that
  * returned -1 (every result that came is still handed to its `fn`).

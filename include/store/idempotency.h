@@ -39,6 +39,33 @@ int store_idem_claim(struct db *db, const struct idem_key *k, struct idem_record
 int store_idem_finish(struct db *db, const struct idem_key *k, int status, const char *body,
                       struct err *e);
 
+/* What a queued claim found. */
+struct idem_claim {
+    enum {
+        IDEM_CLAIMED,    /* the key is new: claimed by this transaction */
+        IDEM_RECORDED,   /* already recorded: `rec` holds the record */
+        IDEM_IN_PROGRESS /* claimed and not finished by another (see store_idem_claim) */
+    } state;
+    struct idem_record rec;
+};
+
+/*
+ * store_idem_claim as db_queue() statements (for several requests' keys in
+ * one round trip, api/redemption_group.c), sent by the caller's db_flush;
+ * *out is filled then (its body in `a`).  `k`'s strings are copied; `out`
+ * must live until the flush.
+ */
+void store_idem_claim_queue(struct db *db, const struct idem_key *k, struct arena *a,
+                            struct idem_claim *out);
+
+/* store_idem_finish as a db_queue() statement (parameters copied). */
+void store_idem_finish_queue(struct db *db, const struct idem_key *k, int status, const char *body);
+
+/* Gives up a key this transaction claimed and will not finish: deletes the
+ * unfinished record, so that the request can claim it again in a
+ * transaction of its own.  A db_queue() statement. */
+void store_idem_release_queue(struct db *db, const struct idem_key *k);
+
 /* Deletes records older than 24 hours; sets *deleted. */
 int store_idem_expire(struct db *db, long long *deleted, struct err *e);
 

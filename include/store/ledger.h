@@ -20,6 +20,8 @@
  *      them in ascending (store_id, pos_transaction_id) order.
  * Idempotency records are claimed before step 1 (app.c): a key is only ever
  * locked by requests that share it, which do nothing else until it is free.
+ * A redemption group (api/redemption_group.c), which claims several, claims
+ * them in ascending (scope, method, path, key) order.
  */
 #ifndef LY_STORE_LEDGER_H
 #define LY_STORE_LEDGER_H

@@ -10,6 +10,10 @@
  * Without an Idempotency-Key a handler may send the COMMIT itself, with its
  * last statements (api_tx_ends_with_handler): a purchase then ends in one
  * round trip less.
+ * A ROUTE_GATHERS handler is first offered a request with a key before the
+ * key is claimed (api_idem_unclaimed): a redemption group then claims it,
+ * and stores the answer, in the group's transaction, with these same
+ * rules; a handler that does not take it is run again as above.
  * The response sent is the very text stored, so a replay is byte-identical
  * (except that a credential shown once is stored as null: see
  * without_secrets).
@@ -79,8 +83,7 @@ static json_t *without_secrets(const json_t *body)
     return copy;
 }
 
-/* Renders a response (or the problem for `e`) as text. */
-static char *render(struct req *rq, struct resp *rs, const struct err *e, int *status)
+char *api_render(struct req *rq, struct resp *rs, const struct err *e, int *status)
 {
     json_t *p;
     char *text;
@@ -138,6 +141,20 @@ static bool has_idempotency_key(const struct req *rq)
     return rq->method == HTTP_POST && rq->idempotency_key != NULL;
 }
 
+int api_idem_replay(struct resp *rs, const struct idem_record *rec, struct err *e)
+{
+    if (!rec->same_request)
+        return err_set(e, ERR_IDEMPOTENCY_KEY_REUSED,
+                       "this Idempotency-Key was used with a different request");
+    api_send_text(rs, rec->status, xstrdup(rec->body ? rec->body : ""));
+    return 0;
+}
+
+const struct idem_key *api_idem_unclaimed(const struct req *rq)
+{
+    return rq->idem_unclaimed;
+}
+
 bool api_tx_ends_with_handler(const struct req *rq)
 {
     return (rq->route->flags & ROUTE_TX) && !has_idempotency_key(rq);
@@ -153,6 +170,29 @@ static int commit(struct req *rq, struct db *db, struct err *e)
     if (rq->on_commit != NULL)
         rq->on_commit(rq, rq->on_commit_arg);
     return 0;
+}
+
+/* A ROUTE_GATHERS request with a key, offered to its handler before the
+ * key is claimed: 0 or -1 when the handler answered (in a group, which
+ * stored the answer with the key), API_RUN_AGAIN when it did nothing. */
+static int run_unclaimed(struct req *rq, struct resp *rs, const struct idem_key *k, struct err *e)
+{
+    struct err herr;
+    int rc;
+
+    err_clear(&herr);
+    rq->idem_unclaimed = k;
+    rc = rq->route->handler(rq, rs, &herr);
+    rq->idem_unclaimed = NULL;
+    if (rc == API_RUN_AGAIN)
+        return rc;
+    /* The group used its own connection: nothing of this request's to end. */
+    ly_assert(rq->db == NULL);
+    if (rc < 0) {
+        *e = herr;
+        return -1;
+    }
+    return commit(rq, NULL, e);
 }
 
 static int run_tx(struct req *rq, struct resp *rs, struct err *e)
@@ -176,6 +216,12 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
         secret_hash_bytea(rq->body.data ? rq->body.data : "", hash);
         k = (struct idem_key){scope, rq->method_name, rq->path, rq->idempotency_key, hash};
     }
+    if (idem && (rq->route->flags & ROUTE_GATHERS)) {
+        int rc = run_unclaimed(rq, rs, &k, e);
+
+        if (rc != API_RUN_AGAIN)
+            return rc;
+    }
     if (idem) {
         int claimed;
 
@@ -187,11 +233,7 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
             goto fail;
         if (claimed == 1) {
             db_rollback(db);
-            if (!rec.same_request)
-                return err_set(e, ERR_IDEMPOTENCY_KEY_REUSED,
-                               "this Idempotency-Key was used with a different request");
-            api_send_text(rs, rec.status, xstrdup(rec.body ? rec.body : ""));
-            return 0;
+            return api_idem_replay(rs, &rec, e);
         }
         if (db_savepoint(db, e) < 0)
             goto fail;
@@ -210,11 +252,11 @@ static int run_tx(struct req *rq, struct resp *rs, struct err *e)
             *e = herr;
             return -1;
         }
-        text = render(rq, rs, &herr, &status);
+        text = api_render(rq, rs, &herr, &status);
     } else {
         if (!idem)
             return commit(rq, rq->db, e);
-        text = render(rq, rs, NULL, &status);
+        text = api_render(rq, rs, NULL, &status);
         if ((rq->route->flags & ROUTE_SECRET) && rs->json != NULL) {
             json_t *redacted = without_secrets(rs->json);
 

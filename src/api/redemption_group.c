@@ -4,36 +4,50 @@
  *
  * The leader of a group (api/gather.h) takes one connection and, for the
  * group's redemptions (one per member, by descending member id):
- *   1. BEGIN, every member's lock (THE lock order, store/ledger.h: members
+ *   0. when some name an Idempotency-Key: BEGIN and every key's claim, in
+ *      key order, in one round trip (the lock order puts keys before any
+ *      member); a key already recorded answers from its record (or 422)
+ *      and takes no further part;
+ *   1. BEGIN (unless step 0 sent it), every member's lock (THE lock order, store/ledger.h: members
  *      by descending id), then each reward they name once, by ascending id
  *      (KEY SHARE), in one round trip; the members whose lock waited for a
  *      writer are read again, holding the lock, in one more;
  *   2. for each redemption, on its own: checks 2 to 6 and 9 of
  *      redemptions.c's header, in that order (redemption_steps.h);
  *   3. every redemption and its coupons, in one round trip;
- *   4. every redemption's ledger posting and the COMMIT, in one round trip,
- *      each posting's result read on its own (db_queue_errors_to).
- * A redemption's own refusal (a 4xx) touches no other: it queued nothing.
+ *   4. every redemption's ledger posting, the answers of those with a key
+ *      (app.c's text, 201 or a refusal, as the request alone would store
+ *      it) and the COMMIT, in one round trip, each posting's result read on
+ *      its own (db_queue_errors_to).
+ * A redemption's own refusal (a 4xx) touches no other: it queued nothing
+ * but, with a key, its stored answer.
  * One whose reward has a limited stock or a per-member limit goes alone:
- * those checks need statements of their own, which alone it has.  A
+ * those checks need statements of their own, which alone it has (with a
+ * key, its claim is given back before the COMMIT, for it to claim alone).  A
  * statement that fails before the COMMIT aborts the transaction for all,
  * and every redemption that was to be written then goes alone: nothing of
  * the group was committed.  Once the COMMIT may have run, no redemption
  * goes alone (that could redeem twice); one whose fate is unknown is
- * answered with the failure, as it would be alone.
+ * answered with the failure, as it would be alone.  A keyed answer goes
+ * out once its record is committed: the very text stored.  (Should a
+ * posting's result then disagree, the answer is the 500 and the record
+ * keeps the 201 of what was committed.)
  *
  * Must not contain SQL or decide a redemption's checks itself.
  */
 #include "api/redemption_group.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
 #include "api/gather.h"
 #include "api/posting.h"
 #include "api/redemption_steps.h"
+#include "core/xmalloc.h"
 #include "store/db.h"
+#include "store/idempotency.h"
 #include "store/ledger.h"
 #include "store/rewards.h"
 
@@ -61,6 +75,13 @@ struct item {
     struct ledger_posting posting;
     struct ledger_entry entry;
     struct err own; /* the posting's own failure */
+    /* With an Idempotency-Key (app.c's, borrowed until the answer): */
+    const struct idem_key *key;
+    struct idem_claim claim;
+    bool recorded; /* a refusal to store with the COMMIT, then answer */
+    bool release;  /* going alone: its claim is given back before the COMMIT */
+    int status;    /* the stored answer's, for `recorded` and keyed writers */
+    char *text;    /* that answer, owned until sent */
 };
 
 /* One reward the group read, for every item that names it. */
@@ -79,7 +100,9 @@ void redemption_groups_init(int per_worker)
 
 bool redemption_group_fits(const struct req *rq)
 {
-    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible(GATHER_REDEMPTIONS);
+    return (rq->route->flags & ROUTE_TX) && rq->db == NULL &&
+           (api_tx_ends_with_handler(rq) || api_idem_unclaimed(rq) != NULL) &&
+           gather_possible(GATHER_REDEMPTIONS);
 }
 
 static void answer_error(struct item *it, const struct err *e)
@@ -87,6 +110,71 @@ static void answer_error(struct item *it, const struct err *e)
     *it->e = *e;
     it->rc = -1;
     it->outcome = ITEM_ANSWERED;
+}
+
+static int key_cmp(const struct idem_key *a, const struct idem_key *b)
+{
+    int c = strcmp(a->scope, b->scope);
+
+    if (c == 0)
+        c = strcmp(a->method, b->method);
+    if (c == 0)
+        c = strcmp(a->path, b->path);
+    return c != 0 ? c : strcmp(a->key, b->key);
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return key_cmp((*(struct item *const *)x)->key, (*(struct item *const *)y)->key);
+}
+
+/*
+ * Step 0: the keys claimed, in key order.  Leaves in its[0..*n) the
+ * redemptions still to redeem, in their order; those whose key is
+ * recorded are answered, and a key's second request in the group (or one
+ * a transaction still holds) goes alone.  Returns 0, or -1 with `e` when a
+ * statement failed.
+ */
+static int claim_keys(struct db *db, struct item **its, int *n, struct err *e)
+{
+    struct item *keyed[GATHER_MAX];
+    int k = 0, left = 0;
+
+    for (int i = 0; i < *n; i++)
+        if (its[i]->key != NULL)
+            keyed[k++] = its[i];
+    if (k == 0)
+        return 0;
+    qsort(keyed, (size_t)k, sizeof(keyed[0]), by_key);
+    for (int i = 0; i < k; i++) {
+        if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0) {
+            keyed[i]->outcome = ITEM_ALONE;
+            keyed[i]->claim.state = IDEM_IN_PROGRESS;
+            continue;
+        }
+        store_idem_claim_queue(db, keyed[i]->key, &keyed[i]->rq->arena, &keyed[i]->claim);
+    }
+    if (db_flush(db, e) < 0)
+        return -1;
+    for (int i = 0; i < *n; i++) {
+        struct item *it = its[i];
+        struct err re;
+
+        if (it->key == NULL || it->claim.state == IDEM_CLAIMED) {
+            its[left++] = it;
+            continue;
+        }
+        if (it->claim.state == IDEM_RECORDED) {
+            err_clear(&re);
+            it->rc = api_idem_replay(it->rs, &it->claim.rec, &re);
+            if (it->rc < 0)
+                *it->e = re;
+            it->outcome = ITEM_ANSWERED;
+        }
+        /* IDEM_IN_PROGRESS: alone, where the claim waits its turn. */
+    }
+    *n = left;
+    return 0;
 }
 
 /* Step 1's rewards: each id once, ascending (THE lock order's step 2), into
@@ -158,6 +246,23 @@ static int read_locks(struct db *db, struct item **its, int n, struct reward_rea
     return 0;
 }
 
+/* A refusal: answered now, or with a key stored with the COMMIT and
+ * answered then (a 5xx is never stored: its claim is given back). */
+static void refuse(struct item *it, const struct err *e)
+{
+    if (it->key == NULL) {
+        answer_error(it, e);
+        return;
+    }
+    if (err_info_of(e->code)->status >= 500) {
+        it->release = true;
+        answer_error(it, e);
+        return;
+    }
+    it->text = api_render(it->rq, it->rs, e, &it->status);
+    it->recorded = true;
+}
+
 /* Step 2 for one redemption: its writes prepared, or its answer (or its
  * going alone) decided. */
 static void check_one(struct item *it)
@@ -167,13 +272,15 @@ static void check_one(struct item *it)
 
     err_clear(&e);
     if (redemption_check_locked(&it->m, it->member_found, it->w, it->w != NULL, &e) < 0) {
-        answer_error(it, &e);
+        refuse(it, &e);
         return;
     }
-    if (it->w->per_member_limit > 0 || it->w->stock >= 0)
+    if (it->w->per_member_limit > 0 || it->w->stock >= 0) {
+        it->release = it->key != NULL;
         return; /* alone: checks 7 and 8 */
+    }
     if (redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
-        answer_error(it, &e);
+        refuse(it, &e);
         return;
     }
     it->ins = (struct redemption_new){it->o.member_id,
@@ -186,18 +293,29 @@ static void check_one(struct item *it)
     it->writing = true;
 }
 
-/* Step 4's answer for one written redemption, once the COMMIT has run or
- * may have (`committed`), or has not (then it goes alone, unless the
- * database is out of reach: `failure`). */
+/* Step 4's answer for one redemption that waited for it, once the COMMIT
+ * has run or may have (`committed`), or has not (then it goes alone,
+ * unless the database is out of reach: `failure`). */
 static void answer_written(struct item *it, bool committed, const struct err *failure)
 {
     struct err e;
 
-    if (!it->writing)
+    if (!it->writing && !it->recorded && !it->release)
         return;
-    if (!committed) {
-        if (failure->code == ERR_UNAVAILABLE)
+    if (!committed || it->release) {
+        free(it->text);
+        it->text = NULL;
+        if (!committed && failure->code == ERR_UNAVAILABLE)
             answer_error(it, failure);
+        else if (it->outcome != ITEM_ANSWERED)
+            it->outcome = ITEM_ALONE;
+        return;
+    }
+    if (it->recorded) {
+        api_send_text(it->rs, it->status, it->text);
+        it->text = NULL;
+        it->rc = 0;
+        it->outcome = ITEM_ANSWERED;
         return;
     }
     err_clear(&e);
@@ -210,7 +328,16 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
     else if (it->entry.balance_after != it->after)
         err_internal(&e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
                      it->entry.balance_after, it->after);
-    if (err_is_set(&e) || redemption_reply(it->rs, 201, &it->red, &e) < 0) {
+    if (err_is_set(&e)) {
+        free(it->text);
+        it->text = NULL;
+        answer_error(it, &e);
+        return;
+    }
+    if (it->text != NULL) {
+        api_send_text(it->rs, it->status, it->text);
+        it->text = NULL;
+    } else if (redemption_reply(it->rs, 201, &it->red, &e) < 0) {
         answer_error(it, &e);
         return;
     }
@@ -218,22 +345,43 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
     it->outcome = ITEM_ANSWERED;
 }
 
+/* A keyed writer's answer, rendered before its posting so that it is
+ * stored with it: the redemption as step 3 recorded it. */
+static int render_written(struct item *it, struct err *e)
+{
+    if (redemption_reply(it->rs, 201, &it->red, e) < 0)
+        return -1;
+    it->text = api_render(it->rq, it->rs, NULL, &it->status);
+    return 0;
+}
+
 /* Steps 3 and 4.  Returns whether the COMMIT ran (or may have); `e` is the
  * failure, if any. */
 static bool write_all(struct db *db, struct item **its, int n, struct err *e)
 {
-    int k = 0;
+    int writers = 0, records = 0;
 
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (its[i]->writing) {
             store_redemption_insert_queue(db, &its[i]->ins, &its[i]->rq->arena, &its[i]->red);
-            k++;
+            writers++;
         }
-    if (k == 0 || db_flush(db, e) < 0)
+        records += its[i]->recorded || its[i]->release;
+    }
+    if (writers == 0 && records == 0)
         return false;
+    if (writers > 0 && db_flush(db, e) < 0)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (its[i]->writing && its[i]->key != NULL && render_written(its[i], e) < 0)
+            return false; /* nothing committed: each alone */
     for (int i = 0; i < n; i++) {
         struct item *it = its[i];
 
+        if (it->recorded || (it->writing && it->key != NULL))
+            store_idem_finish_queue(db, it->key, it->status, it->text);
+        if (it->release)
+            store_idem_release_queue(db, it->key);
         if (!it->writing)
             continue;
         it->move = (struct ledger_move){"redeem", -it->ins.points_spent, NULL};
@@ -242,8 +390,8 @@ static bool write_all(struct db *db, struct item **its, int n, struct err *e)
         err_clear(&it->own);
         db_queue_errors_to(db, &it->own);
         store_ledger_post_queue(db, &it->posting, &it->rq->arena, &it->entry);
+        db_queue_errors_to(db, NULL);
     }
-    db_queue_errors_to(db, NULL);
     return db_flush_commit(db, e) == 0 || !db_in_tx(db);
 }
 
@@ -265,7 +413,7 @@ static void run_group(struct gather_item *const *gs, int n)
             db_release(db);
         return;
     }
-    if (read_locks(db, its, n, reads, &e) < 0) {
+    if (claim_keys(db, its, &n, &e) < 0 || (n > 0 && read_locks(db, its, n, reads, &e) < 0)) {
         /* Each alone, unless the database is out of reach for all. */
         for (int i = 0; i < n && e.code == ERR_UNAVAILABLE; i++)
             answer_error(its[i], &e);
@@ -294,6 +442,7 @@ bool redemption_group_record(struct req *rq, struct resp *rs, const struct redem
     it->rs = rs;
     it->e = e;
     it->o = *o;
+    it->key = api_idem_unclaimed(rq);
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;

@@ -204,8 +204,11 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
 
         if (redemption_group_record(rq, rs, &o, e, &rc))
             return rc;
-        /* The group could not redeem it: alone, from the locks on. */
     }
+    /* Alone.  With a key the app has not claimed yet, it claims it first
+     * and then runs this again (api_idem_unclaimed). */
+    if (api_idem_unclaimed(rq) != NULL)
+        return API_RUN_AGAIN;
     db = api_db(rq, e);
     /* Steps 2 and 4 in one round trip, the locks still in THE order (the
      * member's row, then the reward's); the checks keep theirs below. */

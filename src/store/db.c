@@ -577,7 +577,8 @@ int db_flush(struct db *db, struct err *e)
         struct err fe;
 
         err_clear(&fe);
-        if (out[i] != NULL && db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0) {
+        if (out[i] != NULL && db->queued[i].fn != NULL &&
+            db->queued[i].fn(db->queued[i].arg, out[i], &fe) < 0) {
             if (db->queued[i].own != NULL) {
                 if (!err_is_set(db->queued[i].own)) /* its first failure, as the flush's */
                     *db->queued[i].own = fe;

@@ -28,6 +28,12 @@ static const struct db_stmt SQL_IDEM_FINISH = {
     " WHERE scope = $1 AND method = $2 AND path = $3 AND key = $4",
 };
 
+static const struct db_stmt SQL_IDEM_RELEASE = {
+    "idem_release",
+    "DELETE FROM idempotency_keys"
+    " WHERE scope = $1 AND method = $2 AND path = $3 AND key = $4 AND status IS NULL",
+};
+
 static const struct db_stmt SQL_IDEM_EXPIRE = {
     "idem_expire",
     "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
@@ -76,6 +82,75 @@ int store_idem_finish(struct db *db, const struct idem_key *k, int status, const
 
     snprintf(st, sizeof(st), "%d", status);
     return db_run(db, &SQL_IDEM_FINISH, 6, p, e);
+}
+
+/* A queued claim's two results: the insert's, then the look-up's. */
+struct queued_claim {
+    struct arena *a;
+    struct idem_claim *out;
+    bool inserted;
+};
+
+static int claim_done(void *arg, const PGresult *res, struct err *e)
+{
+    struct queued_claim *q = arg;
+
+    (void)e;
+    q->inserted = PQntuples(res) == 1;
+    return 0;
+}
+
+static int claim_read(void *arg, const PGresult *res, struct err *e)
+{
+    struct queued_claim *q = arg;
+    struct idem_claim *out = q->out;
+    int64_t status;
+
+    if (q->inserted) {
+        out->state = IDEM_CLAIMED;
+        return 0;
+    }
+    /* The insert waited for any concurrent claim to end, so a row without
+     * a status is one no transaction finished: as store_idem_claim. */
+    if (PQntuples(res) != 1 || db_is_null(res, 0, 1)) {
+        out->state = IDEM_IN_PROGRESS;
+        return 0;
+    }
+    if (db_get_i64(res, 0, 1, &status, e) < 0)
+        return -1;
+    out->state = IDEM_RECORDED;
+    out->rec.same_request = db_get_bool(res, 0, 0);
+    out->rec.status = (int)status;
+    out->rec.body = db_get_str(res, 0, 2, q->a);
+    return 0;
+}
+
+void store_idem_claim_queue(struct db *db, const struct idem_key *k, struct arena *a,
+                            struct idem_claim *out)
+{
+    const char *p[5] = {k->scope, k->method, k->path, k->key, k->hash};
+    struct queued_claim *q = arena_alloc(a, sizeof(*q));
+
+    *q = (struct queued_claim){a, out, false};
+    out->state = IDEM_IN_PROGRESS;
+    db_queue(db, &SQL_IDEM_CLAIM, 5, p, claim_done, q);
+    db_queue(db, &SQL_IDEM_GET, 5, p, claim_read, q);
+}
+
+void store_idem_finish_queue(struct db *db, const struct idem_key *k, int status, const char *body)
+{
+    char st[12];
+    const char *p[6] = {k->scope, k->method, k->path, k->key, st, body};
+
+    snprintf(st, sizeof(st), "%d", status);
+    db_queue(db, &SQL_IDEM_FINISH, 6, p, NULL, NULL);
+}
+
+void store_idem_release_queue(struct db *db, const struct idem_key *k)
+{
+    const char *p[4] = {k->scope, k->method, k->path, k->key};
+
+    db_queue(db, &SQL_IDEM_RELEASE, 4, p, NULL, NULL);
 }
 
 int store_idem_expire(struct db *db, long long *deleted, struct err *e)

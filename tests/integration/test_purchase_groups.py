@@ -40,18 +40,19 @@ def group_counters(daemon, kind="purchase"):
             metric(daemon, "loyalty_%s_group_members_total" % kind))
 
 
-def send_together(daemon, bodies, paths=None):
-    """POSTs every body at once (to /v1/purchases, or to paths[i]), each on a
-    fresh connection; returns [(status, parsed body)] in the order of
-    `bodies`."""
+def send_together(daemon, bodies, paths=None, headers=None):
+    """POSTs every body at once (to /v1/purchases, or to paths[i], with
+    headers[i] besides), each on a fresh connection; returns [(status,
+    parsed body)] in the order of `bodies`."""
     socks = [socket.create_connection(("127.0.0.1", daemon.port), timeout=60) for _ in bodies]
     head = "Host: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n" % (
         daemon.admin_key)
     msgs = []
     for i, b in enumerate(bodies):
         payload = json.dumps(b).encode()
-        msgs.append(("POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n"
-                     % (paths[i] if paths else "/v1/purchases", head, len(payload))).encode()
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers[i] if headers else {}).items())
+        msgs.append(("POST %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n"
+                     % (paths[i] if paths else "/v1/purchases", head, extra, len(payload))).encode()
                     + payload)
     try:
         for s, m in zip(socks, msgs):

@@ -163,6 +163,15 @@ class RedemptionGroupTest(DaemonTestCase):
                      {"reward_id": limited["id"]})
         self.assertEqual(r.status, 201, r)
 
+    def refuse_quantity_three(self):
+        """A trigger of the test's own that fails every insert of a
+        redemption of quantity 3 (dropped by the caller)."""
+        self.psql("CREATE FUNCTION refuse_three() RETURNS trigger LANGUAGE plpgsql AS $$"
+                  " BEGIN IF NEW.quantity = 3 THEN"
+                  " RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;"
+                  " CREATE TRIGGER refuse_three BEFORE INSERT ON redemptions FOR EACH ROW"
+                  " EXECUTE FUNCTION refuse_three();")
+
     def test_a_failing_statement_sends_the_group_alone(self):
         """A statement that fails aborts the group's transaction before its
         COMMIT; every redemption that was to be written is then redeemed
@@ -170,11 +179,7 @@ class RedemptionGroupTest(DaemonTestCase):
         the test's own that refuses redemptions of quantity 3."""
         w = self.reward(points_cost=10)
         a, b, c, d = (self.member(100) for _ in range(4))
-        self.psql("CREATE FUNCTION refuse_three() RETURNS trigger LANGUAGE plpgsql AS $$"
-                  " BEGIN IF NEW.quantity = 3 THEN"
-                  " RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;"
-                  " CREATE TRIGGER refuse_three BEFORE INSERT ON redemptions FOR EACH ROW"
-                  " EXECUTE FUNCTION refuse_three();")
+        self.refuse_quantity_three()
         try:
             _, members0 = group_counters(self.daemon, "redemption")
             lock, t, _ = self.behind_lock(a, w)
@@ -199,20 +204,99 @@ class RedemptionGroupTest(DaemonTestCase):
         self.assertEqual(self.psql("SELECT count(*) FROM redemptions WHERE member_id = %d;"
                                    % harness.id_num(c["id"])).strip(), "0")
 
-    def test_with_an_idempotency_key_a_redemption_goes_alone(self):
-        w = self.reward(points_cost=10)
-        m = self.member(100)
-        groups0, members0 = group_counters(self.daemon, "redemption")
-        key = secrets.token_hex(8)
-        first = self.req("POST", "/v1/members/%s/redemptions" % q(m["id"]),
-                         {"reward_id": w["id"]}, headers={"Idempotency-Key": key})
-        again = self.req("POST", "/v1/members/%s/redemptions" % q(m["id"]),
-                         {"reward_id": w["id"]}, headers={"Idempotency-Key": key})
-        self.assertEqual((first.status, again.status), (201, 201), (first, again))
-        self.assertEqual(first.text, again.text)
-        self.assertEqual(group_counters(self.daemon, "redemption"), (groups0, members0))
-        self.assertEqual(self.balance(m), 90)
+    def keyed(self, m, w, key, quantity=1):
+        return self.req("POST", "/v1/members/%s/redemptions" % q(m["id"]),
+                        {"reward_id": w["id"], "quantity": quantity},
+                        headers={"Idempotency-Key": key})
 
+    def stored(self, key):
+        rows = self.psql("SELECT status || ' ' || body FROM idempotency_keys WHERE key = '%s';"
+                         % key).strip()
+        return rows
+
+    def test_keyed_redemptions_in_a_group(self):
+        """Redemptions with an Idempotency-Key join groups too: the group
+        claims the keys (in key order, before any member), answers a
+        recorded key from its record (or 422), stores each new answer with
+        the COMMIT and sends that very text; a refusal is stored as well; a
+        keyed redemption that goes alone gives its claim back and claims it
+        alone."""
+        w = self.reward(points_cost=100)
+        stocked = self.reward(points_cost=100, stock=5)
+        a, b, c, d, e, f = (self.member(500) for _ in range(6))
+        kb, kc, kd, ke = ("k-" + secrets.token_hex(6) for _ in range(4))
+        groups0, members0 = group_counters(self.daemon, "redemption")
+        first = self.keyed(b, w, kb)  # a group of one, keyed
+        self.assertEqual(first.status, 201, first)
+        self.assertEqual(self.stored(kb), "201 " + first.text)
+        lock, t, _ = self.behind_lock(a, w)
+        try:
+            answers = send_together(self.daemon, [
+                {"reward_id": w["id"], "quantity": 1}, {"reward_id": w["id"], "quantity": 2},
+                {"reward_id": w["id"], "quantity": 6}, {"reward_id": stocked["id"], "quantity": 1},
+                {"reward_id": w["id"], "quantity": 1}],
+                ["/v1/members/%s/redemptions" % q(m["id"]) for m in (b, c, d, e, f)],
+                headers=[{"Idempotency-Key": kb}, {"Idempotency-Key": kc},
+                         {"Idempotency-Key": kd}, {"Idempotency-Key": ke}, {}])
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertEqual([s_ for s_, _ in answers], [201, 201, 409, 201, 201], answers)
+        self.assertEqual(answers[0][1], first.json())  # the replay
+        self.assertEqual(answers[2][1]["code"], "insufficient_points")
+        # Each answer is the record's text, and a retry replays it.
+        for (status, doc), m, key, quantity, reward in (
+                (answers[1], c, kc, 2, w), (answers[2], d, kd, 6, w),
+                (answers[3], e, ke, 1, stocked)):
+            again = self.keyed(m, reward, key, quantity)
+            self.assertEqual((again.status, again.json()), (status, doc))
+            self.assertEqual(self.stored(key), "%d %s" % (status, again.text))
+        # Another body under a recorded key: 422, nothing written.
+        r = self.keyed(b, w, kb, 2)
+        self.assertEqual((r.status, r.json()["code"]), (422, "idempotency_key_reused"), r)
+        # c's (keyed) and f's (not keyed) redemptions, and c's record: one
+        # transaction.
+        self.assertEqual(self.xmins("redemptions", [answers[1][1]["id"], answers[4][1]["id"]]),
+                         "1")
+        self.assertEqual(self.psql(
+            "SELECT (SELECT xmin::text FROM idempotency_keys WHERE key = '%s')"
+            " = (SELECT xmin::text FROM redemptions WHERE id = %d);"
+            % (kc, harness.id_num(answers[1][1]["id"]))).strip(), "t")
+        groups1, members1 = group_counters(self.daemon, "redemption")
+        self.assertGreaterEqual(members1 - members0, 7)  # b's first, a's and the five
+        for m, points in ((a, 400), (b, 400), (c, 300), (d, 500), (e, 400), (f, 400)):
+            self.assertEqual(self.balance(m), points, m)
+        r = self.req("GET", "/v1/rewards?all=true&limit=500")
+        self.assertEqual({x["id"]: x["stock"] for x in r.json()["items"]}[stocked["id"]], 4)
+
+    def test_keyed_group_failing_leaves_no_claim(self):
+        """A keyed group whose statements fail before the COMMIT sends each
+        redemption alone; a 500 stores nothing, so its key, retried once
+        the failure is gone, redeems."""
+        w = self.reward(points_cost=10)
+        a, b, c = (self.member(100) for _ in range(3))
+        kb, kc = ("k-" + secrets.token_hex(6) for _ in range(2))
+        self.refuse_quantity_three()
+        try:
+            lock, t, _ = self.behind_lock(a, w)
+            try:
+                answers = send_together(self.daemon, [
+                    {"reward_id": w["id"], "quantity": 1}, {"reward_id": w["id"], "quantity": 3}],
+                    ["/v1/members/%s/redemptions" % q(m["id"]) for m in (b, c)],
+                    headers=[{"Idempotency-Key": kb}, {"Idempotency-Key": kc}])
+            finally:
+                lock.release()
+                t.join(60)
+            self.assertEqual([s_ for s_, _ in answers], [201, 500], answers)
+        finally:
+            self.psql("DROP TRIGGER refuse_three ON redemptions; DROP FUNCTION refuse_three();")
+        self.assertEqual(self.stored(kc), "")
+        again = self.keyed(b, w, kb)
+        self.assertEqual((again.status, again.json()), (201, answers[0][1]))
+        r = self.keyed(c, w, kc, 3)
+        self.assertEqual((r.status, r.json()["balance_after"]), (201, 70), r)
+        for m, points in ((a, 90), (b, 90), (c, 70)):
+            self.assertEqual(self.balance(m), points, m)
 
 if __name__ == "__main__":
     harness.main()
