@@ -43,11 +43,10 @@
 
 #include "api/app.h"
 #include "api/gather.h"
+#include "api/group_keys.h"
 #include "api/posting.h"
 #include "api/redemption_steps.h"
-#include "core/xmalloc.h"
 #include "store/db.h"
-#include "store/idempotency.h"
 #include "store/ledger.h"
 #include "store/rewards.h"
 
@@ -74,14 +73,8 @@ struct item {
     struct ledger_move move;
     struct ledger_posting posting;
     struct ledger_entry entry;
-    struct err own; /* the posting's own failure */
-    /* With an Idempotency-Key (app.c's, borrowed until the answer): */
-    const struct idem_key *key;
-    struct idem_claim claim;
-    bool recorded; /* a refusal to store with the COMMIT, then answer */
-    bool release;  /* going alone: its claim is given back before the COMMIT */
-    int status;    /* the stored answer's, for `recorded` and keyed writers */
-    char *text;    /* that answer, owned until sent */
+    struct err own;       /* the posting's own failure */
+    struct group_key key; /* its Idempotency-Key, if any */
 };
 
 /* One reward the group read, for every item that names it. */
@@ -112,66 +105,33 @@ static void answer_error(struct item *it, const struct err *e)
     it->outcome = ITEM_ANSWERED;
 }
 
-static int key_cmp(const struct idem_key *a, const struct idem_key *b)
-{
-    int c = strcmp(a->scope, b->scope);
-
-    if (c == 0)
-        c = strcmp(a->method, b->method);
-    if (c == 0)
-        c = strcmp(a->path, b->path);
-    return c != 0 ? c : strcmp(a->key, b->key);
-}
-
-static int by_key(const void *x, const void *y)
-{
-    return key_cmp((*(struct item *const *)x)->key, (*(struct item *const *)y)->key);
-}
-
 /*
- * Step 0: the keys claimed, in key order.  Leaves in its[0..*n) the
+ * Step 0: the keys claimed (api/group_keys.h).  Leaves in its[0..*n) the
  * redemptions still to redeem, in their order; those whose key is
- * recorded are answered, and a key's second request in the group (or one
- * a transaction still holds) goes alone.  Returns 0, or -1 with `e` when a
- * statement failed.
+ * recorded are answered, and one whose key another holds goes alone.
+ * Returns 0, or -1 with `e` when a statement failed.
  */
 static int claim_keys(struct db *db, struct item **its, int *n, struct err *e)
 {
-    struct item *keyed[GATHER_MAX];
+    struct group_key *keys[GATHER_MAX];
     int k = 0, left = 0;
 
     for (int i = 0; i < *n; i++)
-        if (its[i]->key != NULL)
-            keyed[k++] = its[i];
+        if (its[i]->key.key != NULL)
+            keys[k++] = &its[i]->key;
     if (k == 0)
         return 0;
-    qsort(keyed, (size_t)k, sizeof(keyed[0]), by_key);
-    for (int i = 0; i < k; i++) {
-        if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0) {
-            keyed[i]->outcome = ITEM_ALONE;
-            keyed[i]->claim.state = IDEM_IN_PROGRESS;
-            continue;
-        }
-        store_idem_claim_queue(db, keyed[i]->key, &keyed[i]->rq->arena, &keyed[i]->claim);
-    }
+    group_keys_claim_queue(db, keys, k, &its[0]->rq->arena);
     if (db_flush(db, e) < 0)
         return -1;
     for (int i = 0; i < *n; i++) {
         struct item *it = its[i];
-        struct err re;
+        int go = group_key_claimed(&it->key, it->rs, it->e, &it->rc);
 
-        if (it->key == NULL || it->claim.state == IDEM_CLAIMED) {
+        if (go == 1)
             its[left++] = it;
-            continue;
-        }
-        if (it->claim.state == IDEM_RECORDED) {
-            err_clear(&re);
-            it->rc = api_idem_replay(it->rs, &it->claim.rec, &re);
-            if (it->rc < 0)
-                *it->e = re;
+        else if (go == 0)
             it->outcome = ITEM_ANSWERED;
-        }
-        /* IDEM_IN_PROGRESS: alone, where the claim waits its turn. */
     }
     *n = left;
     return 0;
@@ -247,20 +207,11 @@ static int read_locks(struct db *db, struct item **its, int n, struct reward_rea
 }
 
 /* A refusal: answered now, or with a key stored with the COMMIT and
- * answered then (a 5xx is never stored: its claim is given back). */
+ * answered then (a 5xx is never stored). */
 static void refuse(struct item *it, const struct err *e)
 {
-    if (it->key == NULL) {
+    if (it->key.key == NULL || !group_key_keep(&it->key, it->rq, it->rs, e))
         answer_error(it, e);
-        return;
-    }
-    if (err_info_of(e->code)->status >= 500) {
-        it->release = true;
-        answer_error(it, e);
-        return;
-    }
-    it->text = api_render(it->rq, it->rs, e, &it->status);
-    it->recorded = true;
 }
 
 /* Step 2 for one redemption: its writes prepared, or its answer (or its
@@ -276,7 +227,7 @@ static void check_one(struct item *it)
         return;
     }
     if (it->w->per_member_limit > 0 || it->w->stock >= 0) {
-        it->release = it->key != NULL;
+        it->key.release = it->key.key != NULL;
         return; /* alone: checks 7 and 8 */
     }
     if (redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
@@ -300,20 +251,16 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
 {
     struct err e;
 
-    if (!it->writing && !it->recorded && !it->release)
+    if (!it->writing && !it->key.keep && !it->key.release)
         return;
-    if (!committed || it->release) {
-        free(it->text);
-        it->text = NULL;
+    if (!committed || it->key.release) {
+        group_key_drop(&it->key);
         if (!committed && failure->code == ERR_UNAVAILABLE)
             answer_error(it, failure);
-        else if (it->outcome != ITEM_ANSWERED)
-            it->outcome = ITEM_ALONE;
-        return;
+        return; /* alone, unless answered already (a 5xx that gave its claim back) */
     }
-    if (it->recorded) {
-        api_send_text(it->rs, it->status, it->text);
-        it->text = NULL;
+    if (!it->writing) {
+        group_key_send(&it->key, it->rs);
         it->rc = 0;
         it->outcome = ITEM_ANSWERED;
         return;
@@ -329,15 +276,13 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
         err_internal(&e, ERR_INTERNAL, "redeem: ledger says %" PRId64 ", expected %" PRId64,
                      it->entry.balance_after, it->after);
     if (err_is_set(&e)) {
-        free(it->text);
-        it->text = NULL;
+        group_key_drop(&it->key);
         answer_error(it, &e);
         return;
     }
-    if (it->text != NULL) {
-        api_send_text(it->rs, it->status, it->text);
-        it->text = NULL;
-    } else if (redemption_reply(it->rs, 201, &it->red, &e) < 0) {
+    if (it->key.keep)
+        group_key_send(&it->key, it->rs);
+    else if (redemption_reply(it->rs, 201, &it->red, &e) < 0) {
         answer_error(it, &e);
         return;
     }
@@ -345,13 +290,13 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
     it->outcome = ITEM_ANSWERED;
 }
 
-/* A keyed writer's answer, rendered before its posting so that it is
- * stored with it: the redemption as step 3 recorded it. */
-static int render_written(struct item *it, struct err *e)
+/* A keyed writer's answer, kept before its posting so that it is stored
+ * with it: the redemption as step 3 recorded it. */
+static int keep_written(struct item *it, struct err *e)
 {
     if (redemption_reply(it->rs, 201, &it->red, e) < 0)
         return -1;
-    it->text = api_render(it->rq, it->rs, NULL, &it->status);
+    group_key_keep(&it->key, it->rq, it->rs, NULL);
     return 0;
 }
 
@@ -366,22 +311,19 @@ static bool write_all(struct db *db, struct item **its, int n, struct err *e)
             store_redemption_insert_queue(db, &its[i]->ins, &its[i]->rq->arena, &its[i]->red);
             writers++;
         }
-        records += its[i]->recorded || its[i]->release;
+        records += its[i]->key.keep || its[i]->key.release;
     }
     if (writers == 0 && records == 0)
         return false;
     if (writers > 0 && db_flush(db, e) < 0)
         return false;
     for (int i = 0; i < n; i++)
-        if (its[i]->writing && its[i]->key != NULL && render_written(its[i], e) < 0)
+        if (its[i]->writing && its[i]->key.key != NULL && keep_written(its[i], e) < 0)
             return false; /* nothing committed: each alone */
     for (int i = 0; i < n; i++) {
         struct item *it = its[i];
 
-        if (it->recorded || (it->writing && it->key != NULL))
-            store_idem_finish_queue(db, it->key, it->status, it->text);
-        if (it->release)
-            store_idem_release_queue(db, it->key);
+        group_key_queue(db, &it->key);
         if (!it->writing)
             continue;
         it->move = (struct ledger_move){"redeem", -it->ins.points_spent, NULL};
@@ -442,7 +384,7 @@ bool redemption_group_record(struct req *rq, struct resp *rs, const struct redem
     it->rs = rs;
     it->e = e;
     it->o = *o;
-    it->key = api_idem_unclaimed(rq);
+    it->key.key = api_idem_unclaimed(rq);
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;

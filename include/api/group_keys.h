@@ -1,0 +1,65 @@
+/*
+ * group_keys.h - the Idempotency-Keys of a group's requests (purchase and
+ * redemption groups, api/gather.h): claimed by the group, in its
+ * transaction, and their answers stored with its COMMIT, as app.c does
+ * for a request alone (api_idem_unclaimed).
+ *
+ * A group claims its keys in one round trip before it locks any member
+ * (THE lock order, store/ledger.h), in ascending (scope, method, path,
+ * key) order, so that two groups never wait for each other's keys.  A
+ * request whose key is claimed keeps its answer (a refusal, a replay or
+ * its result) to store before the COMMIT and sends it once committed: the
+ * very text stored.  One that goes alone gives its claim back in the same
+ * COMMIT, and app.c claims the key again for it.
+ *
+ * Must not know what a group records.
+ */
+#ifndef LY_API_GROUP_KEYS_H
+#define LY_API_GROUP_KEYS_H
+
+#include <stdbool.h>
+
+#include "api/handlers.h"
+#include "store/db.h"
+#include "store/idempotency.h"
+
+struct group_key {
+    const struct idem_key *key; /* app.c's, borrowed until answered; NULL: none */
+    struct idem_claim claim;
+    bool keep;    /* `text` is the answer to store, then send */
+    bool release; /* going alone: its claim is given back before the COMMIT */
+    int status;
+    char *text; /* owned until sent or dropped */
+};
+
+/* Queues the claims of every keys[i] with a key, in key order, for the
+ * caller's flush (strings in `a`).  A key's second request in the group is
+ * not claimed: it reads as held by another (IDEM_IN_PROGRESS). */
+void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n, struct arena *a);
+
+/*
+ * After the flush: 1 when the request goes on (its key claimed, or none);
+ * 0 when it is answered from its key's record (*rc, and `rs` or `e`, set);
+ * -1 when it must go alone, where its claim waits its turn.
+ */
+int group_key_claimed(const struct group_key *k, struct resp *rs, struct err *e, int *rc);
+
+/*
+ * For a request with a claimed key: keeps the answer in `rs` (or the
+ * problem `e` when not NULL), rendered as app.c stores it, to store with
+ * the COMMIT.  A 5xx is never stored: the claim is given back instead and
+ * false is returned (answer it yourself).
+ */
+bool group_key_keep(struct group_key *k, struct req *rq, struct resp *rs, const struct err *e);
+
+/* Queues what the request's key needs before the COMMIT: its answer
+ * stored, or its claim given back; nothing without either. */
+void group_key_queue(struct db *db, const struct group_key *k);
+
+/* Once committed: sends the kept answer (its text moves to `rs`). */
+void group_key_send(struct group_key *k, struct resp *rs);
+
+/* Forgets the kept answer (nothing was committed). */
+void group_key_drop(struct group_key *k);
+
+#endif

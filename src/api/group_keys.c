@@ -1,0 +1,89 @@
+/*
+ * group_keys.c - a group's Idempotency-Keys (api/group_keys.h).
+ *
+ * Must not know what a group records, or contain SQL.
+ */
+#include "api/group_keys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/gather.h"
+
+static int key_cmp(const struct idem_key *a, const struct idem_key *b)
+{
+    int c = strcmp(a->scope, b->scope);
+
+    if (c == 0)
+        c = strcmp(a->method, b->method);
+    if (c == 0)
+        c = strcmp(a->path, b->path);
+    return c != 0 ? c : strcmp(a->key, b->key);
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return key_cmp((*(struct group_key *const *)x)->key, (*(struct group_key *const *)y)->key);
+}
+
+void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n, struct arena *a)
+{
+    struct group_key *keyed[GATHER_MAX];
+    int k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (keys[i]->key != NULL)
+            keyed[k++] = keys[i];
+    qsort(keyed, (size_t)k, sizeof(keyed[0]), by_key);
+    for (int i = 0; i < k; i++) {
+        if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0)
+            keyed[i]->claim.state = IDEM_IN_PROGRESS;
+        else
+            store_idem_claim_queue(db, keyed[i]->key, a, &keyed[i]->claim);
+    }
+}
+
+int group_key_claimed(const struct group_key *k, struct resp *rs, struct err *e, int *rc)
+{
+    if (k->key == NULL || k->claim.state == IDEM_CLAIMED)
+        return 1;
+    if (k->claim.state == IDEM_IN_PROGRESS)
+        return -1;
+    *rc = api_idem_replay(rs, &k->claim.rec, e);
+    return 0;
+}
+
+bool group_key_keep(struct group_key *k, struct req *rq, struct resp *rs, const struct err *e)
+{
+    if (e != NULL && err_info_of(e->code)->status >= 500) {
+        k->release = true;
+        return false;
+    }
+    free(k->text);
+    k->text = api_render(rq, rs, e, &k->status);
+    k->keep = true;
+    return true;
+}
+
+void group_key_queue(struct db *db, const struct group_key *k)
+{
+    if (k->keep)
+        store_idem_finish_queue(db, k->key, k->status, k->text);
+    else if (k->release)
+        store_idem_release_queue(db, k->key);
+}
+
+void group_key_send(struct group_key *k, struct resp *rs)
+{
+    api_send_text(rs, k->status, k->text);
+    k->text = NULL;
+    k->keep = false;
+}
+
+void group_key_drop(struct group_key *k)
+{
+    free(k->text);
+    k->text = NULL;
+    k->keep = false;
+}
