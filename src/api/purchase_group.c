@@ -124,6 +124,7 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
         return 0;
     if (db_flush(db, e) < 0)
         return -1;
+    err_clear(&missing);
     err_set(&missing, ERR_NOT_FOUND, "member not found");
     for (int i = 0; i < *n; i++) {
         if (its[i]->member_id == 0)
