@@ -7,6 +7,10 @@
 --   BENCH_TOKEN                 API key sent as Bearer
 --   BENCH_MEMBER_MIN/_MAX       the loaded members' numeric ids (inclusive)
 --   BENCH_SEED                  varies the random sequence between runs
+--   BENCH_IDEMPOTENCY           1: writes carry a fresh Idempotency-Key each
+--                               (BENCH_TAG, the thread, a counter), as a till
+--                               that retries sends; run.sh sends none, as
+--                               bench/pgbench/*.sql assume
 -- Must not define response(): wrk then skips parsing headers and bodies,
 -- which would otherwise cost the load generator CPU the daemon needs.
 
@@ -22,6 +26,26 @@ bench = {
 
 function bench.random_member()
     return "mem_" .. math.random(bench.member_min, bench.member_max)
+end
+
+local keyed = os.getenv("BENCH_IDEMPOTENCY") == "1"
+local key_tag = os.getenv("BENCH_TAG") or "run"
+local key_counter = 0
+
+-- The headers for a write: nil (wrk.headers) or, with BENCH_IDEMPOTENCY,
+-- a copy of them with a fresh Idempotency-Key (wrk.format takes a table
+-- instead of wrk.headers, not besides them).
+function bench.write_headers()
+    if not keyed then
+        return nil
+    end
+    local headers = {}
+    for name, value in pairs(wrk.headers) do
+        headers[name] = value
+    end
+    key_counter = key_counter + 1
+    headers["Idempotency-Key"] = string.format("%s-%d-%d", key_tag, tid, key_counter)
+    return headers
 end
 
 function setup(thread)

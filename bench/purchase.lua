@@ -3,8 +3,9 @@
 -- BENCH_TAG (unique per wrk run, set by run.sh), the thread number and a
 -- per-thread counter.  The basket is fixed (three lines in three
 -- categories, one of them a multiplier category) so that every request runs
--- the same statements as bench/pgbench/purchase.sql.  No Idempotency-Key:
--- the POS id is the purchase's own idempotency guard.
+-- the same statements as bench/pgbench/purchase.sql.  No Idempotency-Key
+-- (the POS id is the purchase's own idempotency guard) unless
+-- BENCH_IDEMPOTENCY (common.lua).
 dofile((os.getenv("BENCH_DIR") or "bench") .. "/common.lua")
 
 local tag = os.getenv("BENCH_TAG") or "run"
@@ -37,5 +38,5 @@ function request()
     counter = counter + 1
     local pos_id = string.format("%s-%d-%d", tag, tid, counter)
     local body = string.format(body_format, pos_id, bench.random_member(), occurred_at())
-    return wrk.format("POST", "/v1/purchases", nil, body)
+    return wrk.format("POST", "/v1/purchases", bench.write_headers(), body)
 end

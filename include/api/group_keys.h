@@ -32,10 +32,15 @@ struct group_key {
     char *text; /* owned until sent or dropped */
 };
 
-/* Queues the claims of every keys[i] with a key, in key order, for the
- * caller's flush (strings in `a`).  A key's second request in the group is
- * not claimed: it reads as held by another (IDEM_IN_PROGRESS). */
-void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n, struct arena *a);
+/*
+ * Claims the keys of keys[0..n) that have one, in key order, in one round
+ * trip (strings in `a`); group_key_claimed then tells each request's fate.
+ * A key's second request in the group is not claimed: it reads as held by
+ * another.  Returns 0 (also when none has a key), or -1 with `e` when a
+ * statement failed.
+ */
+int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct arena *a,
+                     struct err *e);
 
 /*
  * After the flush: 1 when the request goes on (its key claimed, or none);
@@ -51,6 +56,9 @@ int group_key_claimed(const struct group_key *k, struct resp *rs, struct err *e,
  * false is returned (answer it yourself).
  */
 bool group_key_keep(struct group_key *k, struct req *rq, struct resp *rs, const struct err *e);
+
+/* The same, for an answer the caller has as text (copied). */
+void group_key_keep_text(struct group_key *k, int status, const char *text);
 
 /* Queues what the request's key needs before the COMMIT: its answer
  * stored, or its claim given back; nothing without either. */

@@ -3,10 +3,11 @@
  * one transaction and two round trips, when they arrive while their
  * worker's transactions are busy (api/gather.h says when groups form).
  *
- * A purchase joins unless it names an Idempotency-Key, whose record
- * belongs to the request's own transaction (api/app.c).  What a group cannot finish for a purchase
- * (a referrer to reward, a POS id another member's purchase took, a failed statement) is recorded
- * again alone, after the group's transaction has ended.
+ * A purchase with an Idempotency-Key joins too: the group claims the key
+ * and stores the answer in its transaction (api/group_keys.h).  What a
+ * group cannot finish for a purchase (a referrer to reward, a POS id
+ * another member's purchase took, a failed statement) is recorded again
+ * alone, after the group's transaction has ended, its key given back.
  */
 #ifndef LY_API_PURCHASE_GROUP_H
 #define LY_API_PURCHASE_GROUP_H

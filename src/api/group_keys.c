@@ -10,6 +10,7 @@
 
 #include "api/app.h"
 #include "api/gather.h"
+#include "core/xmalloc.h"
 
 static int key_cmp(const struct idem_key *a, const struct idem_key *b)
 {
@@ -27,7 +28,8 @@ static int by_key(const void *x, const void *y)
     return key_cmp((*(struct group_key *const *)x)->key, (*(struct group_key *const *)y)->key);
 }
 
-void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n, struct arena *a)
+int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct arena *a,
+                     struct err *e)
 {
     struct group_key *keyed[GATHER_MAX];
     int k = 0;
@@ -35,6 +37,8 @@ void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n,
     for (int i = 0; i < n; i++)
         if (keys[i]->key != NULL)
             keyed[k++] = keys[i];
+    if (k == 0)
+        return 0;
     qsort(keyed, (size_t)k, sizeof(keyed[0]), by_key);
     for (int i = 0; i < k; i++) {
         if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0)
@@ -42,6 +46,7 @@ void group_keys_claim_queue(struct db *db, struct group_key *const *keys, int n,
         else
             store_idem_claim_queue(db, keyed[i]->key, a, &keyed[i]->claim);
     }
+    return db_flush(db, e);
 }
 
 int group_key_claimed(const struct group_key *k, struct resp *rs, struct err *e, int *rc)
@@ -64,6 +69,14 @@ bool group_key_keep(struct group_key *k, struct req *rq, struct resp *rs, const 
     k->text = api_render(rq, rs, e, &k->status);
     k->keep = true;
     return true;
+}
+
+void group_key_keep_text(struct group_key *k, int status, const char *text)
+{
+    free(k->text);
+    k->text = xstrdup(text);
+    k->status = status;
+    k->keep = true;
 }
 
 void group_key_queue(struct db *db, const struct group_key *k)

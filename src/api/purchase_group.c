@@ -4,6 +4,9 @@
  *
  * The leader of a group (api/gather.h) takes one connection and, for the
  * group's purchases in descending member id (THE lock order, store/ledger.h):
+ *   K. when some name an Idempotency-Key: BEGIN and the keys' claims, in
+ *      key order, in one round trip (api/group_keys.h); a key already
+ *      recorded answers from its record (or 422) and takes no further part;
  *   0. when some name their member by card: BEGIN and every such card's
  *      member id, in one round trip (a card never changes hands, so no lock
  *      is needed for that); a second purchase of a member already in the
@@ -15,7 +18,11 @@
  *   2. for each purchase, on its own: the replay check, the member's state
  *      and the rules engine (purchase_steps.h), as recorded alone;
  *   3. every write, in ascending POS id, and the COMMIT in one round trip,
- *      each purchase's results read on their own (db_queue_errors_to).
+ *      each purchase's results read on their own (db_queue_errors_to);
+ *      with keys, the COMMIT goes in one more, with the keys' answers,
+ *      once the writes tell whose POS claims held: each keyed purchase
+ *      stores what it answers (its result, a replay, a refusal), and one
+ *      that goes alone gives its claim back.
  * A purchase's own failure (a 4xx, a lost POS claim) touches no other: its
  * statements either wrote nothing or were never queued.  A statement that
  * fails aborts the transaction for all, and every purchase whose write
@@ -36,6 +43,7 @@
 
 #include "api/app.h"
 #include "api/gather.h"
+#include "api/group_keys.h"
 #include "api/purchase_steps.h"
 #include "core/xmalloc.h"
 #include "store/db.h"
@@ -62,6 +70,7 @@ struct item {
     char *text; /* the response, owned until answered */
     struct purchase_context_read ctx;
     struct purchase_job job;
+    struct group_key key; /* its Idempotency-Key, if any */
 };
 
 static void run_group(struct gather_item *const *items, int n);
@@ -73,7 +82,9 @@ void purchase_groups_init(int per_worker)
 
 bool purchase_group_fits(const struct req *rq)
 {
-    return api_tx_ends_with_handler(rq) && rq->db == NULL && gather_possible(GATHER_PURCHASES);
+    return (rq->route->flags & ROUTE_TX) && rq->db == NULL &&
+           (api_tx_ends_with_handler(rq) || api_idem_unclaimed(rq) != NULL) &&
+           gather_possible(GATHER_PURCHASES);
 }
 
 static struct item *item_of(struct gather_item *g)
@@ -86,6 +97,54 @@ static void answer_error(struct item *it, const struct err *e)
     *it->e = *e;
     it->rc = -1;
     it->outcome = ITEM_ANSWERED;
+}
+
+/* A purchase's own answer decided before the writes: `e`, or with NULL
+ * the replay in `rs`.  Sent now, or with a key stored with the COMMIT and
+ * sent then (a 5xx is never stored). */
+static void answer_early(struct item *it, const struct err *e)
+{
+    if (it->key.key != NULL && group_key_keep(&it->key, it->rq, it->rs, e))
+        return;
+    if (e != NULL) {
+        answer_error(it, e);
+        return;
+    }
+    it->rc = 0;
+    it->outcome = ITEM_ANSWERED;
+}
+
+/* Alone, after the group: with a key, its claim is given back first. */
+static void go_alone(struct item *it)
+{
+    it->key.release = it->key.key != NULL;
+}
+
+/*
+ * Step K: the keys claimed.  Leaves in its[0..*n) the purchases still to
+ * record, in their order; those whose key is recorded are answered, and
+ * one whose key another holds goes alone.  Returns 0, or -1 with `e` when
+ * a statement failed.
+ */
+static int claim_keys(struct db *db, struct item **its, int *n, struct err *e)
+{
+    struct group_key *keys[GATHER_MAX];
+    int left = 0;
+
+    for (int i = 0; i < *n; i++)
+        keys[i] = &its[i]->key;
+    if (group_keys_claim(db, keys, *n, &its[0]->rq->arena, e) < 0)
+        return -1;
+    for (int i = 0; i < *n; i++) {
+        int go = group_key_claimed(&its[i]->key, its[i]->rs, its[i]->e, &its[i]->rc);
+
+        if (go == 1)
+            its[left++] = its[i];
+        else if (go == 0)
+            its[i]->outcome = ITEM_ANSWERED;
+    }
+    *n = left;
+    return 0;
 }
 
 static void queue_context(struct db *db, struct item *it)
@@ -128,7 +187,7 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
     err_set(&missing, ERR_NOT_FOUND, "member not found");
     for (int i = 0; i < *n; i++) {
         if (its[i]->member_id == 0)
-            answer_error(its[i], &missing);
+            answer_early(its[i], &missing);
         else
             its[k++] = its[i];
     }
@@ -137,6 +196,8 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
     for (int i = 0; i < k; i++)
         if (*n == 0 || its[*n - 1]->member_id != its[i]->member_id)
             its[(*n)++] = its[i];
+        else
+            go_alone(its[i]);
     return 0;
 }
 
@@ -182,32 +243,31 @@ static void compute_one(struct item *it)
         break;
     case PURCHASE_CTX_MISSING:
         err_set(&e, ERR_NOT_FOUND, "member not found");
-        answer_error(it, &e);
+        answer_early(it, &e);
         return;
     case PURCHASE_CTX_FAILED:
-        answer_error(it, &it->ctx.e);
+        answer_early(it, &it->ctx.e);
         return;
     case PURCHASE_CTX_STALE:
     case PURCHASE_CTX_QUEUED:
         err_internal(&e, ERR_INTERNAL, "purchase context changed under a held lock");
-        answer_error(it, &e);
+        answer_early(it, &e);
         return;
     }
     rc = purchase_check(it->rs, it->w, true, it->fingerprint, &e);
     if (rc != 0) {
-        if (rc < 0)
-            answer_error(it, &e);
-        else
-            it->outcome = ITEM_ANSWERED;
+        answer_early(it, rc < 0 ? &e : NULL); /* rc > 0: a replay, in `rs` */
         return;
     }
     if ((it->w->in.coupon_code != NULL && purchase_coupon_check(it->w, it->coupon_found, &e) < 0) ||
         purchase_compute(it->rq, it->w, &e) < 0) {
-        answer_error(it, &e);
+        answer_early(it, &e);
         return;
     }
-    if (purchase_referrer_earns(it->w))
-        return; /* alone */
+    if (purchase_referrer_earns(it->w)) {
+        go_alone(it);
+        return;
+    }
     it->text = purchase_render(it->w, it->w->ctx.new_id);
     purchase_job_build(it->rq, it->w, it->fingerprint, it->text, &it->job);
     it->writing = true;
@@ -248,8 +308,22 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
     struct err e;
     int rc;
 
-    if (!it->writing)
-        return;
+    if (!it->writing) {
+        bool keyed = it->key.keep || it->key.release;
+
+        if (committed && it->key.keep) {
+            group_key_send(&it->key, it->rs);
+            it->rc = 0;
+            it->outcome = ITEM_ANSWERED;
+            return;
+        }
+        group_key_drop(&it->key);
+        if (keyed && !committed && failure->code == ERR_UNAVAILABLE)
+            answer_error(it, failure);
+        return; /* alone, unless answered already */
+    }
+    /* A writer's answer is its own text, which the key's record copied. */
+    group_key_drop(&it->key);
     err_clear(&e);
     if (!committed && failure->code == ERR_UNAVAILABLE) {
         e = *failure;
@@ -271,15 +345,59 @@ static void answer_written(struct item *it, bool committed, const struct err *fa
     /* rc == 0: the POS id is another's, or nothing was committed: alone. */
 }
 
+/* Does the group store or give back any key before its COMMIT? */
+static bool has_keys(struct item *const *all, int nall)
+{
+    for (int i = 0; i < nall; i++)
+        if (all[i]->key.keep || all[i]->key.release || (all[i]->writing && all[i]->key.key != NULL))
+            return true;
+    return false;
+}
+
+/*
+ * Step 3 with keys: the writes, then each keyed purchase's answer stored
+ * (or, when its POS claim did not hold, its key given back) with the
+ * COMMIT.  Returns whether the COMMIT ran (or may have); `e` is the
+ * failure, if any.
+ */
+static bool write_keyed(struct db *db, struct item **its, int n, struct item *const *all, int nall,
+                        struct err *e)
+{
+    if (queue_jobs(db, its, n) > 0 && db_flush(db, e) < 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        struct item *it = its[i];
+        struct err own;
+        int rc;
+
+        if (!it->writing || it->key.key == NULL)
+            continue;
+        err_clear(&own);
+        rc = purchase_job_written(it->w, &it->job, &own);
+        if (rc < 0) {
+            *e = own;
+            return false; /* nothing committed: each alone */
+        }
+        if (rc == 1)
+            group_key_keep_text(&it->key, 201, it->text);
+        else
+            go_alone(it); /* its POS id is another's */
+    }
+    for (int i = 0; i < nall; i++)
+        group_key_queue(db, &all[i]->key);
+    return db_flush_commit(db, e) == 0 || !db_in_tx(db);
+}
+
 static void run_group(struct gather_item *const *gs, int n)
 {
-    struct item *its[GATHER_MAX];
+    struct item *all[GATHER_MAX], *its[GATHER_MAX];
+    int nall = n;
     struct db *db;
     struct err e;
     bool committed = false;
 
     for (int i = 0; i < n; i++)
-        its[i] = item_of(gs[i]);
+        all[i] = its[i] = item_of(gs[i]);
     db = db_acquire(&e);
     if (db == NULL || db_begin(db, &e) < 0) {
         for (int i = 0; i < n; i++)
@@ -288,8 +406,11 @@ static void run_group(struct gather_item *const *gs, int n)
             db_release(db);
         return;
     }
-    if (find_members(db, its, &n, &e) < 0 || read_contexts(db, its, n, &e) < 0) {
+    if (claim_keys(db, its, &n, &e) < 0 || find_members(db, its, &n, &e) < 0 ||
+        read_contexts(db, its, n, &e) < 0) {
         /* Each alone, unless the database is out of reach for all. */
+        for (int i = 0; i < nall; i++)
+            answer_written(all[i], false, &e);
         for (int i = 0; i < n && e.code == ERR_UNAVAILABLE; i++)
             answer_error(its[i], &e);
         db_release(db);
@@ -298,10 +419,12 @@ static void run_group(struct gather_item *const *gs, int n)
     for (int i = 0; i < n; i++)
         compute_one(its[i]);
     err_clear(&e);
-    if (queue_jobs(db, its, n) > 0)
+    if (has_keys(all, nall))
+        committed = write_keyed(db, its, n, all, nall, &e);
+    else if (queue_jobs(db, its, n) > 0)
         committed = db_flush_commit(db, &e) == 0 || !db_in_tx(db);
-    for (int i = 0; i < n; i++)
-        answer_written(its[i], committed, &e);
+    for (int i = 0; i < nall; i++)
+        answer_written(all[i], committed, &e);
     db_release(db);
 }
 
@@ -331,6 +454,7 @@ bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work
     it->rs = rs;
     it->w = w;
     it->e = e;
+    it->key.key = api_idem_unclaimed(rq);
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;

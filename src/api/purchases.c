@@ -515,6 +515,10 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
         /* The group could not record it: alone, from the context on. */
         purchase_work_reset(w);
     }
+    /* With a key the app has not claimed yet, it claims it first and then
+     * runs this again (api_idem_unclaimed). */
+    if (api_idem_unclaimed(rq) != NULL)
+        return API_RUN_AGAIN;
     return record_alone(rq, rs, w, e);
 }
 

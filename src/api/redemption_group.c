@@ -114,24 +114,19 @@ static void answer_error(struct item *it, const struct err *e)
 static int claim_keys(struct db *db, struct item **its, int *n, struct err *e)
 {
     struct group_key *keys[GATHER_MAX];
-    int k = 0, left = 0;
+    int left = 0;
 
     for (int i = 0; i < *n; i++)
-        if (its[i]->key.key != NULL)
-            keys[k++] = &its[i]->key;
-    if (k == 0)
-        return 0;
-    group_keys_claim_queue(db, keys, k, &its[0]->rq->arena);
-    if (db_flush(db, e) < 0)
+        keys[i] = &its[i]->key;
+    if (group_keys_claim(db, keys, *n, &its[0]->rq->arena, e) < 0)
         return -1;
     for (int i = 0; i < *n; i++) {
-        struct item *it = its[i];
-        int go = group_key_claimed(&it->key, it->rs, it->e, &it->rc);
+        int go = group_key_claimed(&its[i]->key, its[i]->rs, its[i]->e, &its[i]->rc);
 
         if (go == 1)
-            its[left++] = it;
+            its[left++] = its[i];
         else if (go == 0)
-            it->outcome = ITEM_ANSWERED;
+            its[i]->outcome = ITEM_ANSWERED;
     }
     *n = left;
     return 0;

@@ -51,7 +51,8 @@ const struct route api_routes[] = {
      ROUTE_TX},
 
     {HTTP_POST, "/v1/purchases/quote", api_purchases_quote, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
-    {HTTP_POST, "/v1/purchases", api_purchases_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
+    {HTTP_POST, "/v1/purchases", api_purchases_create, ROLE_ADMIN | ROLE_POS,
+     ROUTE_TX | ROUTE_GATHERS},
     {HTTP_GET, "/v1/purchases/{id}", api_purchases_get, ROLE_ADMIN | ROLE_POS, 0},
     {HTTP_POST, "/v1/purchases/{id}/returns", api_returns_create, ROLE_ADMIN | ROLE_POS, ROUTE_TX},
     {HTTP_GET, "/v1/members/{id}/purchases", api_member_purchases_list, STAFF, 0},

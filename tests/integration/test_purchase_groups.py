@@ -132,6 +132,8 @@ class PurchaseGroupTest(DaemonTestCase):
         spend["redeem_points"] = 50
         bf = purchase_body(f)
         g1, g2 = purchase_body(g), purchase_body(g)
+        del g2["member_id"]  # by card: a group of its own key, so g's two meet in one
+        g2["card_number"] = g["card_number"]
         _, members0 = group_counters(self.daemon)
         lock, t, _ = self.behind_lock(a)
         try:
@@ -250,8 +252,11 @@ class PurchaseGroupTest(DaemonTestCase):
         """A statement that fails aborts the group's transaction; every
         purchase in it is then recorded alone, and only the failing one
         fails.  The failure is a trigger of the test's own that refuses
-        one terminal's purchases."""
+        one terminal's purchases.  b and c name Idempotency-Keys: the
+        group's claims went with its transaction, so b's key is recorded
+        alone and c's 500 leaves its key free."""
         a, b, c, d = (enroll(self.daemon) for _ in range(4))
+        kb, kc = ("k-" + secrets.token_hex(6) for _ in range(2))
         self.psql("CREATE FUNCTION refuse_terminal() RETURNS trigger LANGUAGE plpgsql AS $$"
                   " BEGIN IF NEW.terminal_id = 'REFUSED' THEN"
                   " RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;"
@@ -260,11 +265,13 @@ class PurchaseGroupTest(DaemonTestCase):
         try:
             refused = purchase_body(c)
             refused["terminal_id"] = "REFUSED"
+            bb = purchase_body(b)
             _, members0 = group_counters(self.daemon)
             lock, t, _ = self.behind_lock(a)
             try:
-                answers = send_together(self.daemon,
-                                        [purchase_body(b), refused, purchase_body(d)])
+                answers = send_together(self.daemon, [bb, refused, purchase_body(d)],
+                                        headers=[{"Idempotency-Key": kb},
+                                                 {"Idempotency-Key": kc}, {}])
             finally:
                 lock.release()
                 t.join(60)
@@ -278,8 +285,72 @@ class PurchaseGroupTest(DaemonTestCase):
         for m, points in ((a, 89), (b, 89), (c, 0), (d, 89)):
             self.assertEqual(balance(self, m), points, m)
         self.assertEqual(self.xmins([b, d]), "2")
+        self.assertEqual(self.stored(kc), "")
+        again = self.post(bb, kb)
+        self.assertEqual((again.status, again.json()), answers[0])
+        r = self.post(refused, kc)
+        self.assertEqual((r.status, r.json()["balance_after"]), (201, 89), r)
         self.assert_ledger_invariant()
 
+
+    def post(self, body, key=None):
+        return self.req("POST", "/v1/purchases", body,
+                        headers={"Idempotency-Key": key} if key else None)
+
+    def stored(self, key):
+        return self.psql("SELECT status || ' ' || body FROM idempotency_keys WHERE key = '%s';"
+                         % key).strip()
+
+    def test_keyed_purchases_in_a_group(self):
+        """Purchases with an Idempotency-Key join groups: the group claims
+        the keys first, answers a recorded key from its record (or 422),
+        and stores what each keyed purchase answers - its result, a POS id
+        replay, a refusal - with the COMMIT; a keyed purchase that goes
+        alone (its member's second in the group, named by card) gives its
+        claim back and is recorded alone.  Each answer equals its record and its retry."""
+        a, b, c, d, e, f, g = (enroll(self.daemon) for _ in range(7))
+        kb, kc, kd, ke, kg1, kg2 = ("k-" + secrets.token_hex(6) for _ in range(6))
+        bc = purchase_body(c)
+        first_c = self.post(bc, kc)  # a group of one, keyed
+        self.assertEqual(first_c.status, 201, first_c)
+        bd = purchase_body(d)
+        self.assertEqual(self.post(bd).status, 201)  # recorded without a key
+        poor = purchase_body(e)
+        poor["redeem_points"] = 50
+        g1, g2 = purchase_body(g), purchase_body(g)
+        del g2["member_id"]  # by card: a group of its own key, so g's two meet in one
+        g2["card_number"] = g["card_number"]
+        bodies = [purchase_body(b), bc, bd, poor, purchase_body(f), g1, g2]
+        keys = [kb, kc, kd, ke, None, kg1, kg2]
+        _, members0 = group_counters(self.daemon)
+        lock, t, _ = self.behind_lock(a)
+        try:
+            answers = send_together(self.daemon, bodies,
+                                    headers=[{"Idempotency-Key": k} if k else {} for k in keys])
+        finally:
+            lock.release()
+            t.join(60)
+        self.assertEqual([s_ for s_, _ in answers], [201, 201, 200, 409, 201, 201, 201], answers)
+        self.assertEqual(answers[1][1], first_c.json())  # the key's replay
+        self.assertEqual(answers[3][1]["code"], "insufficient_points")
+        for i in (0, 2, 3, 5, 6):
+            again = self.post(bodies[i], keys[i])
+            self.assertEqual((again.status, again.json()), answers[i], i)
+            self.assertEqual(self.stored(keys[i]), "%d %s" % (answers[i][0], again.text), i)
+        r = self.post(purchase_body(c), kc)  # another body under a used key
+        self.assertEqual((r.status, r.json()["code"]), (422, "idempotency_key_reused"), r)
+        # b's (keyed) and f's purchases, and b's record: one transaction.
+        self.assertEqual(self.xmins([b, f]), "1")
+        self.assertEqual(self.psql(
+            "SELECT (SELECT xmin::text FROM idempotency_keys WHERE key = '%s')"
+            " = (SELECT xmin::text FROM purchases WHERE id = %d);"
+            % (kb, harness.id_num(answers[0][1]["id"]))).strip(), "t")
+        self.assertEqual(sorted(d_["balance_after"] for _, d_ in answers[5:7]), [89, 178])
+        for m, points in ((a, 89), (b, 89), (c, 89), (d, 89), (e, 0), (f, 89), (g, 178)):
+            self.assertEqual(balance(self, m), points, m)
+        _, members1 = group_counters(self.daemon)
+        self.assertGreaterEqual(members1 - members0, 8)
+        self.assert_ledger_invariant()
 
 
 class ManyPurchasesTest(DaemonTestCase):

@@ -143,12 +143,11 @@ class OneWorkerTest(DaemonTestCase):
 
 class ManyConnectionsOneWorkerTest(DaemonTestCase):
     """One worker with a large pool: every connection its fibers use is
-    watched by its loop, however many there are.  Eighteen purchases wait
-    for locked member rows, each on a connection of its own; the worker
-    still answers a balance read, and then records all eighteen.  Each
-    names an Idempotency-Key, so that each is recorded in a transaction of
-    its own (without one, purchases that wait together are recorded in
-    groups: test_purchase_groups.py)."""
+    watched by its loop, however many there are.  Eighteen adjustments wait
+    for locked member rows, each on a connection of its own (adjustments
+    join no group, unlike purchases and redemptions:
+    test_purchase_groups.py); the worker still answers a balance read, and
+    then records all eighteen."""
 
     daemon_threads = 1
     daemon_args = ("--pool-size", "20")
@@ -164,13 +163,13 @@ class ManyConnectionsOneWorkerTest(DaemonTestCase):
         threads, out = [], []
         try:
             for m in members:
-                t = threading.Thread(target=lambda m=m: out.append(
-                    self.daemon.request("POST", "/v1/purchases", purchase_body(m),
-                                        headers={"Idempotency-Key": secrets.token_hex(8)})))
+                t = threading.Thread(target=lambda m=m: out.append(self.daemon.request(
+                    "POST", "/v1/members/%s/adjustments" % q(m["id"]),
+                    {"points": 89, "reason": "waits for its row"})))
                 t.start()
                 threads.append(t)
             waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 18, 10.0)
-            self.assertTrue(waiting, "not all eighteen purchases waited for their rows")
+            self.assertTrue(waiting, "not all eighteen adjustments waited for their rows")
             r = self.req("GET", "/v1/members/%s/balance" % q(other["id"]))
             self.assertEqual(r.status, 200, r)
             self.assertEqual(len(out), 0)
@@ -179,7 +178,7 @@ class ManyConnectionsOneWorkerTest(DaemonTestCase):
             for t in threads:
                 t.join(60)
         self.assertEqual(sorted(r.status for r in out), [201] * 18, out)
-        self.assertEqual({r.json()["points_earned"] for r in out}, {89})
+        self.assertEqual({r.json()["balance_after"] for r in out}, {89})
         self.assert_ledger_invariant()
 
 
