@@ -25,6 +25,7 @@
 
 struct group_key {
     const struct idem_key *key; /* app.c's, borrowed until answered; NULL: none */
+    struct arena *arena;        /* the request's: its record's text */
     struct idem_claim claim;
     bool keep;    /* `text` is the answer to store, then send */
     bool release; /* going alone: its claim is given back before the COMMIT */
@@ -34,13 +35,12 @@ struct group_key {
 
 /*
  * Claims the keys of keys[0..n) that have one, in key order, in one round
- * trip (strings in `a`); group_key_claimed then tells each request's fate.
+ * trip; group_key_claimed then tells each request's fate.
  * A key's second request in the group is not claimed: it reads as held by
  * another.  Returns 0 (also when none has a key), or -1 with `e` when a
  * statement failed.
  */
-int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct arena *a,
-                     struct err *e);
+int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct err *e);
 
 /*
  * After the flush: 1 when the request goes on (its key claimed, or none);

@@ -28,8 +28,7 @@ static int by_key(const void *x, const void *y)
     return key_cmp((*(struct group_key *const *)x)->key, (*(struct group_key *const *)y)->key);
 }
 
-int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct arena *a,
-                     struct err *e)
+int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct err *e)
 {
     struct group_key *keyed[GATHER_MAX];
     int k = 0;
@@ -44,7 +43,7 @@ int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct
         if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0)
             keyed[i]->claim.state = IDEM_IN_PROGRESS;
         else
-            store_idem_claim_queue(db, keyed[i]->key, a, &keyed[i]->claim);
+            store_idem_claim_queue(db, keyed[i]->key, keyed[i]->arena, &keyed[i]->claim);
     }
     return db_flush(db, e);
 }

@@ -133,7 +133,7 @@ static int claim_keys(struct db *db, struct item **its, int *n, struct err *e)
 
     for (int i = 0; i < *n; i++)
         keys[i] = &its[i]->key;
-    if (group_keys_claim(db, keys, *n, &its[0]->rq->arena, e) < 0)
+    if (group_keys_claim(db, keys, *n, e) < 0)
         return -1;
     for (int i = 0; i < *n; i++) {
         int go = group_key_claimed(&its[i]->key, its[i]->rs, its[i]->e, &its[i]->rc);
@@ -455,6 +455,7 @@ bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work
     it->w = w;
     it->e = e;
     it->key.key = api_idem_unclaimed(rq);
+    it->key.arena = &rq->arena;
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;
