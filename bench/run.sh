@@ -254,11 +254,20 @@ busy_ticks() {
   awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $7 + $8 }' /proc/stat
 }
 # Kernel threads (children of kthreadd): among them the file system's
-# journal and block I/O workers that a durable commit keeps busy.
-kthread_ticks() {
+# journal and block I/O workers that a durable commit keeps busy.  Their
+# ticks by pid ("pid ticks" lines), into FILE.
+kthread_snapshot() { # FILE
   for p in $(pgrep -P 2); do
-    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$p"/stat 2>/dev/null || true
-  done | awk '{ s += $1 } END { print s + 0 }'
+    awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' /proc/"$p"/stat 2>/dev/null || true
+  done >"$1"
+}
+# What kernel threads spent between two snapshots, thread by thread: a
+# worker that exits meanwhile takes its ticks out of any plain sum, which
+# made the kernel's share come out below zero.  One that started counts
+# from zero; one that exited counts for nothing (its last ticks are lost).
+kthread_delta() { # BEFORE AFTER
+  awk 'NR == FNR { t[$1] = $2; next } { s += $2 - ($1 in t ? t[$1] : 0) } END { print s + 0 }' \
+    "$1" "$2"
 }
 vm_hwm() { awk '/^VmHWM/ { print $2 }' /proc/"$daemon_pid"/status; }
 # Groups started and the requests they took (api/gather.h), of the kind
@@ -315,15 +324,15 @@ for ep in "${eps[@]}"; do
     settle
     say "wrk $ep -c$c ${duration}s"
     a_before=$(autovacuum)
-    t_before=$(daemon_ticks); p_before=$(cluster_ticks); k_before=$(kthread_ticks)
+    t_before=$(daemon_ticks); p_before=$(cluster_ticks); kthread_snapshot "$res/kt.before"
     b_before=$(busy_ticks); read -r g_before m_before < <(group_counts "$(group_kind "$ep")")
     run_wrk "$ep" "$c" "$duration" "c$c" "$res/wrk-$ep-$c.txt"
-    t_after=$(daemon_ticks); p_after=$(cluster_ticks); k_after=$(kthread_ticks)
+    t_after=$(daemon_ticks); p_after=$(cluster_ticks); kthread_snapshot "$res/kt.after"
     b_after=$(busy_ticks); read -r g_after m_after < <(group_counts "$(group_kind "$ep")")
     {
       echo "daemon_ticks $t_before $t_after"
       echo "postgres_ticks $p_before $p_after"
-      echo "kthread_ticks $k_before $k_after"
+      echo "kthread_ticks 0 $(kthread_delta "$res/kt.before" "$res/kt.after")"
       echo "busy_ticks $b_before $b_after"
       echo "vm_hwm_kb $(vm_hwm)"
       echo "autovacuum $a_before $(autovacuum)"
@@ -393,15 +402,15 @@ for ep in "${eps[@]}"; do
     say "pgbench $ep -c$c ${duration}s"
     nchildren=$(pgrep -c -P "$pm_pid")
     a_before=$(autovacuum)
-    p_before=$(cluster_ticks); k_before=$(kthread_ticks); b_before=$(busy_ticks)
+    p_before=$(cluster_ticks); kthread_snapshot "$res/kt.before"; b_before=$(busy_ticks)
     pgbench_run "$ep" "$c" "$res/pgbench-$ep-$c.txt" -T "$duration"
     # pgbench's backends exit after it does; their CPU is the postmaster's
     # (cutime) only once they are reaped.
     for _ in $(seq 50); do [ "$(pgrep -c -P "$pm_pid")" -gt "$nchildren" ] || break; sleep 0.1; done
-    p_after=$(cluster_ticks); k_after=$(kthread_ticks); b_after=$(busy_ticks)
+    p_after=$(cluster_ticks); kthread_snapshot "$res/kt.after"; b_after=$(busy_ticks)
     {
       echo "postgres_ticks $p_before $p_after"
-      echo "kthread_ticks $k_before $k_after"
+      echo "kthread_ticks 0 $(kthread_delta "$res/kt.before" "$res/kt.after")"
       echo "busy_ticks $b_before $b_after"
       echo "autovacuum $a_before $(autovacuum)"
     } >"$res/pgcpu-$ep-$c.txt"
