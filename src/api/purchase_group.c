@@ -398,6 +398,7 @@ static void run_group(struct gather_item *const *gs, int n)
 
     for (int i = 0; i < n; i++)
         all[i] = its[i] = item_of(gs[i]);
+    err_clear(&e); /* err_set keeps the first error: start from none */
     db = db_acquire(&e);
     if (db == NULL || db_begin(db, &e) < 0) {
         for (int i = 0; i < n; i++)
