@@ -33,6 +33,10 @@ struct group_key {
     char *text; /* owned until sent or dropped */
 };
 
+/* Sets up `k` for request `rq` as it joins a group: its key, if it names
+ * one app.c has not claimed (api_idem_unclaimed), now the group's. */
+void group_key_take(struct group_key *k, struct req *rq);
+
 /*
  * Claims the keys of keys[0..n) that have one, in key order, in one round
  * trip; group_key_claimed then tells each request's fate.

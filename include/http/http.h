@@ -97,8 +97,10 @@ struct req {
     json_t *json;                /* parsed body (new reference, owned) or NULL */
     bool json_in_arena;          /* `json`'s values are the arena's (core/json_mem.h) */
     struct db *db;               /* pool connection while held, else NULL */
-    /* api/app.c's, for a ROUTE_GATHERS handler: the key not claimed yet. */
+    /* api/app.c's, for a ROUTE_GATHERS handler: the key not claimed yet,
+     * and whether a group took it (api/group_keys.h). */
     const struct idem_key *idem_unclaimed;
+    bool idem_taken;
     uint64_t start_us;
     bool has_body;
     bool early;           /* an answer was decided before the body was read */

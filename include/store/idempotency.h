@@ -51,9 +51,10 @@ struct idem_claim {
 
 /*
  * store_idem_claim as db_queue() statements (for several requests' keys in
- * one round trip, api/redemption_group.c), sent by the caller's db_flush;
- * *out is filled then (its body in `a`).  `k`'s strings are copied; `out`
- * must live until the flush.
+ * one round trip, api/group_keys.c), sent by the caller's db_flush; *out
+ * is filled then (its body in `a`).  It never waits: a key another
+ * transaction holds reads as IDEM_IN_PROGRESS.  `k`'s strings are copied;
+ * `out` must live until the flush.
  */
 void store_idem_claim_queue(struct db *db, const struct idem_key *k, struct arena *a,
                             struct idem_claim *out);

@@ -19,9 +19,11 @@
  *      locks all its members in step 1 and claims several POS ids, claims
  *      them in ascending (store_id, pos_transaction_id) order.
  * Idempotency records are claimed before step 1 (app.c): a key is only ever
- * locked by requests that share it, which do nothing else until it is free.
- * A redemption group (api/redemption_group.c), which claims several, claims
- * them in ascending (scope, method, path, key) order.
+ * locked by requests that share it.  A request alone waits for its one key
+ * before it locks anything else.  A group (api/group_keys.c), which claims
+ * several, claims them in ascending (scope, method, path, key) order and
+ * never waits for one (store_idem_claim_queue): a key held elsewhere sends
+ * its request alone.
  */
 #ifndef LY_STORE_LEDGER_H
 #define LY_STORE_LEDGER_H

@@ -182,10 +182,14 @@ static int run_unclaimed(struct req *rq, struct resp *rs, const struct idem_key 
 
     err_clear(&herr);
     rq->idem_unclaimed = k;
+    rq->idem_taken = false;
     rc = rq->route->handler(rq, rs, &herr);
     rq->idem_unclaimed = NULL;
-    if (rc == API_RUN_AGAIN)
-        return rc;
+    /* Refused before a group took the key (a body the handler rejects):
+     * run again where the key is claimed first, so that the refusal is
+     * stored and its retry answered from the record. */
+    if (rc == API_RUN_AGAIN || (rc < 0 && !rq->idem_taken))
+        return API_RUN_AGAIN;
     /* The group used its own connection: nothing of this request's to end. */
     ly_assert(rq->db == NULL);
     if (rc < 0) {

@@ -28,6 +28,13 @@ static int by_key(const void *x, const void *y)
     return key_cmp((*(struct group_key *const *)x)->key, (*(struct group_key *const *)y)->key);
 }
 
+void group_key_take(struct group_key *k, struct req *rq)
+{
+    k->key = api_idem_unclaimed(rq);
+    k->arena = &rq->arena;
+    rq->idem_taken = k->key != NULL;
+}
+
 int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct err *e)
 {
     struct group_key *keyed[GATHER_MAX];

@@ -455,8 +455,7 @@ bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work
     it->rs = rs;
     it->w = w;
     it->e = e;
-    it->key.key = api_idem_unclaimed(rq);
-    it->key.arena = &rq->arena;
+    group_key_take(&it->key, rq);
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;

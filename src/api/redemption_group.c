@@ -380,8 +380,7 @@ bool redemption_group_record(struct req *rq, struct resp *rs, const struct redem
     it->rs = rs;
     it->e = e;
     it->o = *o;
-    it->key.key = api_idem_unclaimed(rq);
-    it->key.arena = &rq->arena;
+    group_key_take(&it->key, rq);
     gather_join(&it->g);
     *rc = it->rc;
     return it->outcome == ITEM_ANSWERED;

@@ -1,18 +1,36 @@
 /*
- * idempotency.c - SQL for Idempotency-Key records.  The primary key on
- * (scope, method, path, key) does the locking: a second INSERT of the same
- * key blocks until the first transaction ends, then either wins (the first
- * rolled back) or finds the finished record.
+ * idempotency.c - SQL for Idempotency-Key records.
+ *
+ * A claim first takes a transaction-level advisory lock on the key's hash,
+ * then inserts the record.  A request's own claim waits for the lock, so a
+ * second claim of the same key waits until the first transaction ends,
+ * then either wins (the first rolled back) or finds the finished record.
+ * A group's claim (several requests' keys in one transaction) only tries
+ * the lock: a key another transaction holds is not the group's to wait
+ * for (it would hold up the whole group), and its request goes alone.
+ * Every claim takes the lock before the row, so no claim ever waits on the
+ * row itself.  Two keys whose hashes collide only wait for each other.
  */
 #include "store/idempotency.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#define IDEM_LOCK_KEY                                                                              \
+    "hashtextextended($1::text || chr(31) || $2::text || chr(31) || $3::text || chr(31) || "       \
+    "$4::text, 0)"
+
 static const struct db_stmt SQL_IDEM_CLAIM = {
     "idem_claim",
     "INSERT INTO idempotency_keys (scope, method, path, key, request_hash)"
-    " VALUES ($1, $2, $3, $4, $5::bytea)"
+    " SELECT $1, $2, $3, $4, $5::bytea FROM (SELECT pg_advisory_xact_lock(" IDEM_LOCK_KEY ")) l"
+    " ON CONFLICT DO NOTHING RETURNING 1",
+};
+
+static const struct db_stmt SQL_IDEM_TRY_CLAIM = {
+    "idem_try_claim",
+    "INSERT INTO idempotency_keys (scope, method, path, key, request_hash)"
+    " SELECT $1, $2, $3, $4, $5::bytea WHERE pg_try_advisory_xact_lock(" IDEM_LOCK_KEY ")"
     " ON CONFLICT DO NOTHING RETURNING 1",
 };
 
@@ -110,8 +128,8 @@ static int claim_read(void *arg, const PGresult *res, struct err *e)
         out->state = IDEM_CLAIMED;
         return 0;
     }
-    /* The insert waited for any concurrent claim to end, so a row without
-     * a status is one no transaction finished: as store_idem_claim. */
+    /* Not inserted, and no finished record: another transaction holds the
+     * key (or one whose hash is the same). */
     if (PQntuples(res) != 1 || db_is_null(res, 0, 1)) {
         out->state = IDEM_IN_PROGRESS;
         return 0;
@@ -133,7 +151,7 @@ void store_idem_claim_queue(struct db *db, const struct idem_key *k, struct aren
 
     *q = (struct queued_claim){a, out, false};
     out->state = IDEM_IN_PROGRESS;
-    db_queue(db, &SQL_IDEM_CLAIM, 5, p, claim_done, q);
+    db_queue(db, &SQL_IDEM_TRY_CLAIM, 5, p, claim_done, q);
     db_queue(db, &SQL_IDEM_GET, 5, p, claim_read, q);
 }
 

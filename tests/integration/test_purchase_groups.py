@@ -40,10 +40,11 @@ def group_counters(daemon, kind="purchase"):
             metric(daemon, "loyalty_%s_group_members_total" % kind))
 
 
-def send_together(daemon, bodies, paths=None, headers=None):
+def send_together(daemon, bodies, paths=None, headers=None, raw=False):
     """POSTs every body at once (to /v1/purchases, or to paths[i], with
     headers[i] besides), each on a fresh connection; returns [(status,
-    parsed body)] in the order of `bodies`."""
+    parsed body)] (with raw, [(status, body text)]) in the order of
+    `bodies`."""
     socks = [socket.create_connection(("127.0.0.1", daemon.port), timeout=60) for _ in bodies]
     head = "Host: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n" % (
         daemon.admin_key)
@@ -62,7 +63,7 @@ def send_together(daemon, bodies, paths=None, headers=None):
             r = http.client.HTTPResponse(s)
             r.begin()
             text = r.read()
-            out.append((r.status, json.loads(text)))
+            out.append((r.status, text.decode() if raw else json.loads(text)))
         return out
     finally:
         for s in socks:
@@ -75,9 +76,19 @@ def balance(tc, member):
     return r.json()["points_balance"]
 
 
+def assert_no_claim_left(tc):
+    """No Idempotency-Key claimed and left unfinished: a committed claim
+    without its answer would hold its key's retries forever."""
+    tc.assertEqual(tc.psql("SELECT count(*) FROM idempotency_keys WHERE status IS NULL;").strip(),
+                   "0")
+
+
 class PurchaseGroupTest(DaemonTestCase):
     daemon_threads = 1
     daemon_args = ("--pool-size", "2")
+
+    def tearDown(self):
+        assert_no_claim_left(self)
 
     def behind_lock(self, member):
         """Locks `member`'s row and posts a purchase for it that waits on
@@ -307,7 +318,8 @@ class PurchaseGroupTest(DaemonTestCase):
         and stores what each keyed purchase answers - its result, a POS id
         replay, a refusal - with the COMMIT; a keyed purchase that goes
         alone (its member's second in the group, named by card) gives its
-        claim back and is recorded alone.  Each answer equals its record and its retry."""
+        claim back and is recorded alone.  Each answer is its stored
+        record, byte for byte, and so is its retry."""
         a, b, c, d, e, f, g = (enroll(self.daemon) for _ in range(7))
         kb, kc, kd, ke, kg1, kg2 = ("k-" + secrets.token_hex(6) for _ in range(6))
         bc = purchase_body(c)
@@ -318,25 +330,27 @@ class PurchaseGroupTest(DaemonTestCase):
         poor = purchase_body(e)
         poor["redeem_points"] = 50
         g1, g2 = purchase_body(g), purchase_body(g)
-        del g2["member_id"]  # by card: a group of its own key, so g's two meet in one
+        del g2["member_id"]  # by card: a group key of its own, so g's two meet in one
         g2["card_number"] = g["card_number"]
         bodies = [purchase_body(b), bc, bd, poor, purchase_body(f), g1, g2]
         keys = [kb, kc, kd, ke, None, kg1, kg2]
         _, members0 = group_counters(self.daemon)
         lock, t, _ = self.behind_lock(a)
         try:
-            answers = send_together(self.daemon, bodies,
+            answers = send_together(self.daemon, bodies, raw=True,
                                     headers=[{"Idempotency-Key": k} if k else {} for k in keys])
         finally:
             lock.release()
             t.join(60)
+        _, members1 = group_counters(self.daemon)
+        self.assertEqual(members1 - members0, 8)  # a's and the seven, none twice
         self.assertEqual([s_ for s_, _ in answers], [201, 201, 200, 409, 201, 201, 201], answers)
-        self.assertEqual(answers[1][1], first_c.json())  # the key's replay
-        self.assertEqual(answers[3][1]["code"], "insufficient_points")
+        self.assertEqual(answers[1][1], first_c.text)  # the key's replay
+        self.assertEqual(json.loads(answers[3][1])["code"], "insufficient_points")
         for i in (0, 2, 3, 5, 6):
+            self.assertEqual(self.stored(keys[i]), "%d %s" % answers[i], i)
             again = self.post(bodies[i], keys[i])
-            self.assertEqual((again.status, again.json()), answers[i], i)
-            self.assertEqual(self.stored(keys[i]), "%d %s" % (answers[i][0], again.text), i)
+            self.assertEqual((again.status, again.text), answers[i], i)
         r = self.post(purchase_body(c), kc)  # another body under a used key
         self.assertEqual((r.status, r.json()["code"]), (422, "idempotency_key_reused"), r)
         # b's (keyed) and f's purchases, and b's record: one transaction.
@@ -344,14 +358,67 @@ class PurchaseGroupTest(DaemonTestCase):
         self.assertEqual(self.psql(
             "SELECT (SELECT xmin::text FROM idempotency_keys WHERE key = '%s')"
             " = (SELECT xmin::text FROM purchases WHERE id = %d);"
-            % (kb, harness.id_num(answers[0][1]["id"]))).strip(), "t")
-        self.assertEqual(sorted(d_["balance_after"] for _, d_ in answers[5:7]), [89, 178])
+            % (kb, harness.id_num(json.loads(answers[0][1])["id"]))).strip(), "t")
+        self.assertEqual(sorted(json.loads(x)["balance_after"] for _, x in answers[5:7]),
+                         [89, 178])
         for m, points in ((a, 89), (b, 89), (c, 89), (d, 89), (e, 0), (f, 89), (g, 178)):
             self.assertEqual(balance(self, m), points, m)
-        _, members1 = group_counters(self.daemon)
-        self.assertGreaterEqual(members1 - members0, 8)
         self.assert_ledger_invariant()
 
+    def test_keyed_refusal_before_any_group_is_stored(self):
+        """A keyed purchase whose body is refused before it joins a group
+        (an occurred_at too far ahead) is claimed and refused as alone: the
+        400 is stored, its retry replays it even once the time has come,
+        and another body under the key is 422."""
+        m = enroll(self.daemon)
+        body = purchase_body(m)
+        body["occurred_at"] = "2999-01-01T00:00:00+08:00"
+        key = "k-" + secrets.token_hex(6)
+        first = self.post(body, key)
+        self.assertEqual(first.status, 400, first)
+        self.assertEqual(self.stored(key), "400 " + first.text)
+        again = self.post(body, key)
+        self.assertEqual((again.status, again.text), (400, first.text))
+        r = self.post(purchase_body(m), key)
+        self.assertEqual((r.status, r.json()["code"]), (422, "idempotency_key_reused"), r)
+        self.assertEqual(balance(self, m), 0)
+
+    def test_a_key_held_elsewhere_does_not_hold_up_the_group(self):
+        """A's keyed purchase waits for A's row, holding its key.  Its retry
+        (same key, same body) and B's purchase are sent together, into one
+        group: the group does not wait for the key (it sends the retry
+        alone, where it waits for the first to end) and records B's while
+        A's row is still held.  Then the first is recorded and the retry
+        replays it."""
+        a, b = enroll(self.daemon), enroll(self.daemon)
+        body, key = purchase_body(a), "k-" + secrets.token_hex(6)
+        lock = harness.RowLock(self.cluster, self.db, a)
+        first, pair = [], []
+        t = threading.Thread(target=lambda: first.append(self.post(body, key)))
+        t2 = threading.Thread(target=lambda: pair.extend(send_together(
+            self.daemon, [body, purchase_body(b)], headers=[{"Idempotency-Key": key}, {}],
+            raw=True)))
+        try:
+            t.start()
+            waiting, _ = harness.poll_until(lambda: waiting_for_locks(self) == 1, 10.0)
+            self.assertTrue(waiting, "the purchase never waited for A's row")
+            t2.start()
+            recorded, _ = harness.poll_until(lambda: self.psql(
+                "SELECT count(*) FROM purchases WHERE member_id = %d;"
+                % harness.id_num(b["id"])).strip() == "1", 10.0)
+            self.assertTrue(recorded, "B's purchase waited for A's key")
+            self.assertTrue(t.is_alive())
+        finally:
+            lock.release()
+            t.join(60)
+            t2.join(60)
+        self.assertEqual(first[0].status, 201, first)
+        self.assertEqual(pair[0], (201, first[0].text))
+        self.assertEqual(pair[1][0], 201, pair)
+        self.assertEqual(self.stored(key), "201 " + first[0].text)
+        for m in (a, b):
+            self.assertEqual(balance(self, m), 89, m)
+        self.assert_ledger_invariant()
 
 class ManyPurchasesTest(DaemonTestCase):
     """Many purchases at once through groups, in whatever composition the

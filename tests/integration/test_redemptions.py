@@ -663,8 +663,10 @@ class RedemptionsTest(DaemonTestCase):
         self.assertEqual((r.status, r.json()["balance_after"]), (201, 500), r)
 
     def test_pending_points_granted_while_waiting_with_an_idempotency_key(self):
-        """The same, for a redemption that does not join a group (its
-        Idempotency-Key record is its own transaction's)."""
+        """The same for a keyed redemption, whose group claims its key
+        first.  (The re-read of a redemption alone, store_redemption_locks,
+        is not reached here: gathering is always on, and a redemption goes
+        alone only after its group has held the member's lock.)"""
         w = self.reward(points_cost=300)
         m = self.member(100)
         r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.req(
