@@ -675,6 +675,48 @@ class RedemptionsTest(DaemonTestCase):
         assert_problem(self, r, 409, "insufficient_points")
         self.assertEqual(self.points_balance(m), 600)
 
+    def test_pending_points_granted_while_waiting_alone(self):
+        """The same for a redemption redeemed alone, store_redemption_locks'
+        re-read.  A psql session holds the advisory lock of the request's
+        Idempotency-Key, so its group does not take it and sends it alone
+        before locking anything; alone it waits for the key, then, once
+        the key is free, for the member's row, which the pending grant
+        holds."""
+        w = self.reward(points_cost=300)
+        m, other = self.member(100), self.member()
+        probe = "k-" + secrets.token_hex(6)
+        r = self.req("POST", "/v1/members/%s/adjustments" % q(other["id"]),
+                     {"points": 1, "reason": "probe"}, headers={"Idempotency-Key": probe})
+        self.assertEqual(r.status, 201, r)
+        scope = self.psql("SELECT scope FROM idempotency_keys WHERE key = '%s';" % probe).strip()
+        key, path = "k-" + secrets.token_hex(6), "/v1/members/%s/redemptions" % m["id"]
+        key_lock = harness.LockSession(self.cluster, self.db, (
+            "SELECT 'locked' FROM (SELECT pg_advisory_xact_lock(hashtextextended("
+            "'%s' || chr(31) || 'POST' || chr(31) || '%s' || chr(31) || '%s', 0))) l;")
+            % (scope, path, key))
+        row_lock = self.held_pending_grant(m, 500)
+        out = []
+        t = threading.Thread(target=lambda: out.append(self.req(
+            "POST", path, {"reward_id": w["id"]}, headers={"Idempotency-Key": key})))
+
+        def waits(kinds):
+            return self.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN (%s);"
+                             % kinds).strip() == "1"
+        try:
+            t.start()
+            waiting, _ = harness.poll_until(lambda: waits("'advisory'"), 30)
+            self.assertTrue(waiting, "the redemption never waited for its key: %r" % out)
+            key_lock.release()
+            waiting, _ = harness.poll_until(lambda: waits("'transactionid', 'tuple'"), 30)
+            self.assertTrue(waiting, "the redemption never waited for the member: %r" % out)
+        finally:
+            key_lock.release()
+            row_lock.release()
+            t.join(60)
+        assert_problem(self, out[0], 409, "insufficient_points")
+        self.assertIn("spendable balance is 100", out[0].json()["detail"])
+        self.assertEqual(self.points_balance(m), 600)
+
     def test_pending_points_granted_while_waiting_are_not_adjusted_away(self):
         m = self.member(100)
         r = self.while_waiting_on_row(self.held_pending_grant(m, 500), lambda: self.req(
