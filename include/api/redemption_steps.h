@@ -22,6 +22,10 @@
 int redemption_check_locked(const struct member_lock *m, bool member_found, const struct reward *w,
                             bool reward_found, struct err *e);
 
+/* Check 8 on what the reward's read says (a limited stock is taken later
+ * by a conditional UPDATE, which can still find too little). */
+int redemption_check_stock(const struct reward *w, int32_t qty, struct err *e);
+
 /* Check 9: *cost of `qty` units and the balance *after it; -1 with `e` when
  * the member cannot spend that much (or the product does not fit). */
 int redemption_check_cost(const struct member_lock *m, const struct reward *w, int32_t qty,

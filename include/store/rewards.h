@@ -162,6 +162,11 @@ int store_reward_list(struct db *db, int64_t before_id, int limit, bool all,
  */
 int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err *e);
 
+/* store_reward_move_stock as a db_queue() statement: *moved tells, after
+ * the caller's flush, whether the stock moved (false: not enough left).
+ * `moved` must live until the flush. */
+void store_reward_move_stock_queue(struct db *db, int64_t id, int64_t delta, bool *moved);
+
 /* ------------------------------------------------------- redemptions -- */
 
 /* Σ quantity of the member's redemptions of `reward_id` that are not

@@ -14,16 +14,19 @@
  *      writer are read again, holding the lock, in one more;
  *   2. for each redemption, on its own: checks 2 to 6 and 9 of
  *      redemptions.c's header, in that order (redemption_steps.h);
- *   3. every redemption and its coupons, in one round trip;
+ *   3. the units of limited stocks, taken by ascending reward id (the
+ *      lock order's step 2) in one round trip, a taker that finds too
+ *      little refused as alone; then every redemption and its coupons, in
+ *      one more;
  *   4. every redemption's ledger posting, the answers of those with a key
  *      (app.c's text, 201 or a refusal, as the request alone would store
  *      it) and the COMMIT, in one round trip, each posting's result read on
  *      its own (db_queue_errors_to).
  * A redemption's own refusal (a 4xx) touches no other: it queued nothing
- * but, with a key, its stored answer.
- * One whose reward has a limited stock or a per-member limit goes alone:
- * those checks need statements of their own, which alone it has (with a
- * key, its claim is given back before the COMMIT, for it to claim alone).  A
+ * but, with a key, its stored answer (a stock it failed to take did not
+ * move).  One whose reward has a per-member limit goes alone: check 7
+ * needs a statement of its own, which alone it has (with a key, its claim
+ * is given back before the COMMIT, for it to claim alone).  A
  * statement that fails before the COMMIT aborts the transaction for all,
  * and every redemption that was to be written then goes alone: nothing of
  * the group was committed.  Once the COMMIT may have run, no redemption
@@ -67,6 +70,8 @@ struct item {
     struct member_lock m;
     const struct reward *w; /* the group's read of o.reward_id; NULL: none */
     bool writing;           /* queued in steps 3 and 4 */
+    bool takes_stock;       /* its reward's stock is limited */
+    bool stock_moved;       /* step 3 took its units */
     int64_t after;          /* the balance the posting must leave */
     struct redemption_new ins;
     struct redemption red;
@@ -221,14 +226,16 @@ static void check_one(struct item *it)
         refuse(it, &e);
         return;
     }
-    if (it->w->per_member_limit > 0 || it->w->stock >= 0) {
+    if (it->w->per_member_limit > 0) {
         it->key.release = it->key.key != NULL;
-        return; /* alone: checks 7 and 8 */
+        return; /* alone: check 7 */
     }
-    if (redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
+    if (redemption_check_stock(it->w, it->o.quantity, &e) < 0 ||
+        redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
         refuse(it, &e);
         return;
     }
+    it->takes_stock = it->w->stock >= 0;
     it->ins = (struct redemption_new){it->o.member_id,
                                       it->o.reward_id,
                                       it->o.quantity,
@@ -295,12 +302,53 @@ static int keep_written(struct item *it, struct err *e)
     return 0;
 }
 
+static int by_reward(const void *x, const void *y)
+{
+    int64_t a = (*(struct item *const *)x)->o.reward_id,
+            b = (*(struct item *const *)y)->o.reward_id;
+
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/* Step 3's stock: each taker's units, by ascending reward id.  A taker
+ * that finds too little is refused, as the conditional UPDATE refuses it
+ * alone.  Returns 0, or -1 with `e` when a statement failed. */
+static int take_stock(struct db *db, struct item **its, int n, struct err *e)
+{
+    struct item *takers[GATHER_MAX];
+    int k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (its[i]->writing && its[i]->takes_stock)
+            takers[k++] = its[i];
+    if (k == 0)
+        return 0;
+    qsort(takers, (size_t)k, sizeof(takers[0]), by_reward);
+    for (int i = 0; i < k; i++)
+        store_reward_move_stock_queue(db, takers[i]->o.reward_id, -(int64_t)takers[i]->o.quantity,
+                                      &takers[i]->stock_moved);
+    if (db_flush(db, e) < 0)
+        return -1;
+    for (int i = 0; i < k; i++)
+        if (!takers[i]->stock_moved) {
+            struct err short_of;
+
+            err_clear(&short_of);
+            err_set(&short_of, ERR_OUT_OF_STOCK, "not enough of this reward left");
+            takers[i]->writing = false;
+            refuse(takers[i], &short_of);
+        }
+    return 0;
+}
+
 /* Steps 3 and 4.  Returns whether the COMMIT ran (or may have); `e` is the
  * failure, if any. */
 static bool write_all(struct db *db, struct item **its, int n, struct err *e)
 {
     int writers = 0, records = 0;
 
+    if (take_stock(db, its, n, e) < 0)
+        return false;
     for (int i = 0; i < n; i++) {
         if (its[i]->writing) {
             store_redemption_insert_queue(db, &its[i]->ins, &its[i]->rq->arena, &its[i]->red);

@@ -164,6 +164,13 @@ int redemption_check_locked(const struct member_lock *m, bool member_found, cons
     return 0;
 }
 
+int redemption_check_stock(const struct reward *w, int32_t qty, struct err *e)
+{
+    if (w->stock >= 0 && w->stock < qty)
+        return err_set(e, ERR_OUT_OF_STOCK, "%" PRId64 " left of this reward", w->stock);
+    return 0;
+}
+
 int redemption_check_cost(const struct member_lock *m, const struct reward *w, int32_t qty,
                           int64_t *cost, int64_t *after, struct err *e)
 {
@@ -226,9 +233,8 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
                            "the member may redeem this reward %" PRId64 " times and has %" PRId64,
                            w.per_member_limit, live);
     }
-    if (w.stock >= 0 && w.stock < qty)
-        return err_set(e, ERR_OUT_OF_STOCK, "%" PRId64 " left of this reward", w.stock);
-    if (redemption_check_cost(&m, &w, qty, &cost, &after, e) < 0)
+    if (redemption_check_stock(&w, qty, e) < 0 ||
+        redemption_check_cost(&m, &w, qty, &cost, &after, e) < 0)
         return -1;
 
     ins = (struct redemption_new){

@@ -355,6 +355,24 @@ int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err
     return 0;
 }
 
+static int stock_moved(void *arg, const PGresult *res, struct err *e)
+{
+    (void)e;
+    *(bool *)arg = db_affected(res) > 0;
+    return 0;
+}
+
+void store_reward_move_stock_queue(struct db *db, int64_t id, int64_t delta, bool *moved)
+{
+    char idt[24], dt[24];
+    const char *params[2] = {idt, dt};
+
+    *moved = false;
+    db_i64_text(id, idt);
+    db_i64_text(delta, dt);
+    db_queue(db, &stmt_reward_move_stock, 2, params, stock_moved, moved);
+}
+
 /* ----------------------------------------------------------- redemptions -- */
 
 /* The redemption columns in the order read_redemption() expects, over

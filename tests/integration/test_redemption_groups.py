@@ -115,9 +115,10 @@ class RedemptionGroupTest(DaemonTestCase):
 
     def test_each_redemption_of_a_group_answers_for_itself(self):
         """Every check in its order, in one group: each refusal is its own
-        and writes nothing; a reward with a limited stock or a per-member
-        limit is redeemed alone after the group, exactly; one member's two
-        redemptions go one after the other."""
+        and writes nothing; two members take the last unit of a limited
+        stock in the group, one gets it and the other is refused as alone;
+        a reward with a per-member limit is redeemed alone after the group,
+        exactly; one member's two redemptions go one after the other."""
         w = self.reward(points_cost=100)
         gold = self.reward(points_cost=10, min_tier=self.tiers[1])
         stocked = self.reward(points_cost=10, stock=1)
@@ -147,6 +148,11 @@ class RedemptionGroupTest(DaemonTestCase):
         self.assertEqual(got[3], (403, "forbidden"), answers)
         self.assertEqual(got[4:6], [(404, "not_found")] * 2, answers)
         self.assertEqual(sorted(got[6:8], key=str), [(201, None), (409, "out_of_stock")], answers)
+        won = answers[6] if got[6][0] == 201 else answers[7]
+        lost = answers[7] if got[6][0] == 201 else answers[6]
+        self.assertEqual(lost[1]["detail"], "not enough of this reward left")
+        # The stock taken in the group's transaction, with ok's redemption.
+        self.assertEqual(self.xmins("redemptions", [won[1]["id"], answers[0][1]["id"]]), "1")
         self.assertEqual(got[8], (409, "limit_reached"), answers)
         self.assertEqual(sorted(got[9:11], key=str), [(201, None), (409, "insufficient_points")],
                          answers)
@@ -223,7 +229,7 @@ class RedemptionGroupTest(DaemonTestCase):
         keyed redemption that goes alone gives its claim back and claims it
         alone."""
         w = self.reward(points_cost=100)
-        stocked = self.reward(points_cost=100, stock=5)
+        limited = self.reward(points_cost=100, per_member_limit=5)
         a, b, c, d, e, f = (self.member(500) for _ in range(6))
         kb, kc, kd, ke = ("k-" + secrets.token_hex(6) for _ in range(4))
         first = self.keyed(b, w, kb)  # a group of one, keyed
@@ -234,7 +240,7 @@ class RedemptionGroupTest(DaemonTestCase):
         try:
             raw = send_together(self.daemon, [
                 {"reward_id": w["id"], "quantity": 1}, {"reward_id": w["id"], "quantity": 2},
-                {"reward_id": w["id"], "quantity": 6}, {"reward_id": stocked["id"], "quantity": 1},
+                {"reward_id": w["id"], "quantity": 6}, {"reward_id": limited["id"], "quantity": 1},
                 {"reward_id": w["id"], "quantity": 1}],
                 ["/v1/members/%s/redemptions" % q(m["id"]) for m in (b, c, d, e, f)],
                 headers=[{"Idempotency-Key": kb}, {"Idempotency-Key": kc},
@@ -250,7 +256,7 @@ class RedemptionGroupTest(DaemonTestCase):
         self.assertEqual(answers[2][1]["code"], "insufficient_points")
         # Each answer is the record's text, byte for byte, and so is its retry.
         for i, m, key, quantity, reward in ((1, c, kc, 2, w), (2, d, kd, 6, w),
-                                            (3, e, ke, 1, stocked)):
+                                            (3, e, ke, 1, limited)):
             self.assertEqual(self.stored(key), "%d %s" % raw[i])
             again = self.keyed(m, reward, key, quantity)
             self.assertEqual((again.status, again.text), raw[i])
@@ -267,8 +273,8 @@ class RedemptionGroupTest(DaemonTestCase):
             % (kc, harness.id_num(answers[1][1]["id"]))).strip(), "t")
         for m, points in ((a, 400), (b, 400), (c, 300), (d, 500), (e, 400), (f, 400)):
             self.assertEqual(self.balance(m), points, m)
-        r = self.req("GET", "/v1/rewards?all=true&limit=500")
-        self.assertEqual({x["id"]: x["stock"] for x in r.json()["items"]}[stocked["id"]], 4)
+        self.assertEqual(self.psql("SELECT count(*) FROM redemptions WHERE member_id = %d;"
+                                   % harness.id_num(e["id"])).strip(), "1")
 
     def test_keyed_group_failing_leaves_no_claim(self):
         """A keyed group whose statements fail before the COMMIT sends each
