@@ -5,10 +5,9 @@
  *
  * A redemption with an Idempotency-Key joins too: the group claims the key
  * and stores the answer in its transaction, as app.c would in the
- * request's own (api_idem_unclaimed).  A redemption of a reward with a
- * per-member limit, whose check needs a statement of its own, and every
- * redemption of a group whose statements failed before its COMMIT, is
- * redeemed again alone, after the group's transaction has ended.
+ * request's own (api_idem_unclaimed).  Every redemption of a group whose
+ * statements failed before its COMMIT is redeemed again alone, after the
+ * group's transaction has ended.
  */
 #ifndef LY_API_REDEMPTION_GROUP_H
 #define LY_API_REDEMPTION_GROUP_H

@@ -22,6 +22,10 @@
 int redemption_check_locked(const struct member_lock *m, bool member_found, const struct reward *w,
                             bool reward_found, struct err *e);
 
+/* Check 7: may the member, who holds `live` units of the reward that are
+ * not cancelled, take `qty` more? */
+int redemption_check_limit(const struct reward *w, int64_t live, int32_t qty, struct err *e);
+
 /* Check 8 on what the reward's read says (a limited stock is taken later
  * by a conditional UPDATE, which can still find too little). */
 int redemption_check_stock(const struct reward *w, int32_t qty, struct err *e);

@@ -174,6 +174,12 @@ void store_reward_move_stock_queue(struct db *db, int64_t id, int64_t delta, boo
 int store_redemption_live_quantity(struct db *db, int64_t member_id, int64_t reward_id,
                                    int64_t *sum, struct err *e);
 
+/* store_redemption_live_quantity as a db_queue() statement: *sum is set by
+ * the caller's flush, which fails as the call would.  `sum` must live
+ * until then. */
+void store_redemption_live_quantity_queue(struct db *db, int64_t member_id, int64_t reward_id,
+                                          int64_t *sum);
+
 /* A redemption to record; borrowed for the call. */
 struct redemption_new {
     int64_t member_id;

@@ -8,12 +8,14 @@
  *      key order, in one round trip (the lock order puts keys before any
  *      member); a key already recorded answers from its record (or 422)
  *      and takes no further part;
- *   1. BEGIN (unless step 0 sent it), every member's lock (THE lock order, store/ledger.h: members
- *      by descending id), then each reward they name once, by ascending id
- *      (KEY SHARE), in one round trip; the members whose lock waited for a
- *      writer are read again, holding the lock, in one more;
- *   2. for each redemption, on its own: checks 2 to 6 and 9 of
- *      redemptions.c's header, in that order (redemption_steps.h);
+ *   1. BEGIN (unless step 0 sent it), every member's lock (THE lock
+ *      order, store/ledger.h: members by descending id), then each reward
+ *      they name once, by ascending id (KEY SHARE), in one round trip; the
+ *      members whose lock waited for a writer are read again, holding the
+ *      lock, in one more; so, in one more, is what each member holds of a
+ *      reward with a per-member limit;
+ *   2. for each redemption, on its own: checks 2 to 9 of redemptions.c's
+ *      header, in that order (redemption_steps.h);
  *   3. the units of limited stocks, taken by ascending reward id (the
  *      lock order's step 2) in one round trip, a taker that finds too
  *      little refused as alone; then every redemption and its coupons, in
@@ -24,12 +26,9 @@
  *      its own (db_queue_errors_to).
  * A redemption's own refusal (a 4xx) touches no other: it queued nothing
  * but, with a key, its stored answer (a stock it failed to take did not
- * move).  One whose reward has a per-member limit goes alone: check 7
- * needs a statement of its own, which alone it has (with a key, its claim
- * is given back before the COMMIT, for it to claim alone).  A
- * statement that fails before the COMMIT aborts the transaction for all,
- * and every redemption that was to be written then goes alone: nothing of
- * the group was committed.  Once the COMMIT may have run, no redemption
+ * move).  A statement that fails before the COMMIT aborts the transaction
+ * for all, and every redemption that was to be written then goes alone:
+ * nothing of the group was committed.  Once the COMMIT may have run, no redemption
  * goes alone (that could redeem twice); one whose fate is unknown is
  * answered with the failure, as it would be alone.  A keyed answer goes
  * out once its record is committed: the very text stored.  (Should a
@@ -70,6 +69,7 @@ struct item {
     struct member_lock m;
     const struct reward *w; /* the group's read of o.reward_id; NULL: none */
     bool writing;           /* queued in steps 3 and 4 */
+    int64_t live;           /* with a per-member limit: what the member holds of it */
     bool takes_stock;       /* its reward's stock is limited */
     bool stock_moved;       /* step 3 took its units */
     int64_t after;          /* the balance the posting must leave */
@@ -165,6 +165,21 @@ static int queue_rewards(struct db *db, struct item **its, int n, struct reward_
     return k;
 }
 
+/* Step 1's last part, only when a reward has a per-member limit: what each
+ * such member holds of it, read under the member's lock (check 7). */
+static int read_limits(struct db *db, struct item **its, int n, struct err *e)
+{
+    int queued = 0;
+
+    for (int i = 0; i < n; i++)
+        if (its[i]->member_found && its[i]->w != NULL && its[i]->w->per_member_limit > 0) {
+            store_redemption_live_quantity_queue(db, its[i]->o.member_id, its[i]->o.reward_id,
+                                                 &its[i]->live);
+            queued++;
+        }
+    return queued > 0 ? db_flush(db, e) : 0;
+}
+
 /*
  * Step 1: the members locked and read (again where the lock waited), and
  * the rewards.  Returns 0, or -1 with `e` when a statement failed (the
@@ -197,13 +212,13 @@ static int read_locks(struct db *db, struct item **its, int n, struct reward_rea
                 queued++;
             }
         if (queued == 0)
-            return 0;
+            break;
         if (attempt == 1)
             return err_internal(e, ERR_INTERNAL, "member row changed under a held lock");
         if (db_flush(db, e) < 0)
             return -1;
     }
-    return 0;
+    return read_limits(db, its, n, e);
 }
 
 /* A refusal: answered now, or with a key stored with the COMMIT and
@@ -226,11 +241,8 @@ static void check_one(struct item *it)
         refuse(it, &e);
         return;
     }
-    if (it->w->per_member_limit > 0) {
-        it->key.release = it->key.key != NULL;
-        return; /* alone: check 7 */
-    }
-    if (redemption_check_stock(it->w, it->o.quantity, &e) < 0 ||
+    if (redemption_check_limit(it->w, it->live, it->o.quantity, &e) < 0 ||
+        redemption_check_stock(it->w, it->o.quantity, &e) < 0 ||
         redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
         refuse(it, &e);
         return;

@@ -164,6 +164,15 @@ int redemption_check_locked(const struct member_lock *m, bool member_found, cons
     return 0;
 }
 
+int redemption_check_limit(const struct reward *w, int64_t live, int32_t qty, struct err *e)
+{
+    if (w->per_member_limit > 0 && live + qty > w->per_member_limit)
+        return err_set(e, ERR_LIMIT_REACHED,
+                       "the member may redeem this reward %" PRId64 " times and has %" PRId64,
+                       w->per_member_limit, live);
+    return 0;
+}
+
 int redemption_check_stock(const struct reward *w, int32_t qty, struct err *e)
 {
     if (w->stock >= 0 && w->stock < qty)
@@ -225,14 +234,10 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
         return -1;
     if (redemption_check_locked(&m, member_found, &w, reward_found, e) < 0)
         return -1;
-    if (w.per_member_limit > 0) {
-        if (store_redemption_live_quantity(db, member_id, reward_id, &live, e) < 0)
-            return -1;
-        if (live + qty > w.per_member_limit)
-            return err_set(e, ERR_LIMIT_REACHED,
-                           "the member may redeem this reward %" PRId64 " times and has %" PRId64,
-                           w.per_member_limit, live);
-    }
+    if (w.per_member_limit > 0 &&
+        (store_redemption_live_quantity(db, member_id, reward_id, &live, e) < 0 ||
+         redemption_check_limit(&w, live, qty, e) < 0))
+        return -1;
     if (redemption_check_stock(&w, qty, e) < 0 ||
         redemption_check_cost(&m, &w, qty, &cost, &after, e) < 0)
         return -1;

@@ -466,6 +466,25 @@ static const struct db_stmt stmt_redemption_live = {
     "SELECT coalesce(sum(quantity), 0) FROM redemptions "
     "WHERE member_id = $1::bigint AND reward_id = $2::bigint AND status <> 'cancelled'"};
 
+static int live_read(void *arg, const PGresult *res, struct err *e)
+{
+    if (PQntuples(res) != 1)
+        return err_internal(e, ERR_INTERNAL, "redemptions_live_quantity: no row");
+    return db_get_i64(res, 0, 0, arg, e);
+}
+
+void store_redemption_live_quantity_queue(struct db *db, int64_t member_id, int64_t reward_id,
+                                          int64_t *sum)
+{
+    char mt[24], rt[24];
+    const char *params[2] = {mt, rt};
+
+    *sum = 0;
+    db_i64_text(member_id, mt);
+    db_i64_text(reward_id, rt);
+    db_queue(db, &stmt_redemption_live, 2, params, live_read, sum);
+}
+
 int store_redemption_live_quantity(struct db *db, int64_t member_id, int64_t reward_id,
                                    int64_t *sum, struct err *e)
 {

@@ -16,7 +16,7 @@ import secrets
 import threading
 
 import harness
-from harness import DaemonTestCase, enroll, q
+from harness import DaemonTestCase, assert_problem, enroll, q
 from test_purchase_groups import assert_no_claim_left, group_counters, send_together
 from test_workers import waiting_for_locks
 
@@ -117,14 +117,15 @@ class RedemptionGroupTest(DaemonTestCase):
         """Every check in its order, in one group: each refusal is its own
         and writes nothing; two members take the last unit of a limited
         stock in the group, one gets it and the other is refused as alone;
-        a reward with a per-member limit is redeemed alone after the group,
-        exactly; one member's two redemptions go one after the other."""
+        a per-member limit is read in the group: one member within it
+        redeems, one beyond it is refused; one member's two redemptions go
+        one after the other."""
         w = self.reward(points_cost=100)
         gold = self.reward(points_cost=10, min_tier=self.tiers[1])
         stocked = self.reward(points_cost=10, stock=1)
         limited = self.reward(points_cost=10, per_member_limit=1)
         off = self.reward(points_cost=10, active=False)
-        a, ok, poor, susp, gilt, s1, s2, lim, twice = (self.member(150) for _ in range(9))
+        a, ok, poor, susp, gilt, s1, s2, lim, twice, lim2 = (self.member(150) for _ in range(10))
         r = self.req("PATCH", "/v1/members/" + q(susp["id"]), {"status": "suspended"})
         self.assertEqual(r.status, 200, r)
         _, members0 = group_counters(self.daemon, "redemption")
@@ -134,7 +135,7 @@ class RedemptionGroupTest(DaemonTestCase):
                 (ok, w["id"], 1), (poor, w["id"], 2), (susp, w["id"], 1), (gilt, gold["id"], 1),
                 (ok, "rwd_999999999", 1), (poor, "not-a-reward", 1), (s1, stocked["id"], 1),
                 (s2, stocked["id"], 1), (lim, limited["id"], 2), (twice, w["id"], 1),
-                (twice, w["id"], 1), (gilt, off["id"], 1)])
+                (twice, w["id"], 1), (gilt, off["id"], 1), (lim2, limited["id"], 1)])
         finally:
             lock.release()
             t.join(60)
@@ -154,13 +155,19 @@ class RedemptionGroupTest(DaemonTestCase):
         # The stock taken in the group's transaction, with ok's redemption.
         self.assertEqual(self.xmins("redemptions", [won[1]["id"], answers[0][1]["id"]]), "1")
         self.assertEqual(got[8], (409, "limit_reached"), answers)
+        self.assertEqual(answers[8][1]["detail"],
+                         "the member may redeem this reward 1 times and has 0")
+        self.assertEqual(got[12], (201, None), answers)
+        # Within its limit, in the group's transaction, with ok's redemption.
+        self.assertEqual(self.xmins("redemptions", [answers[12][1]["id"], answers[0][1]["id"]]),
+                         "1")
         self.assertEqual(sorted(got[9:11], key=str), [(201, None), (409, "insufficient_points")],
                          answers)
         self.assertEqual(got[11], (409, "conflict"), answers)
         _, members1 = group_counters(self.daemon, "redemption")
-        self.assertEqual(members1 - members0, 13)  # a's and the twelve
+        self.assertEqual(members1 - members0, 14)  # a's and the thirteen
         for m, points in ((a, 50), (ok, 50), (poor, 150), (susp, 150), (gilt, 150),
-                          (lim, 150), (twice, 50)):
+                          (lim, 150), (twice, 50), (lim2, 140)):
             self.assertEqual(self.balance(m), points, m)
         self.assertEqual(sorted([self.balance(s1), self.balance(s2)]), [140, 150])
         r = self.req("GET", "/v1/rewards?all=true&limit=500")
@@ -169,6 +176,10 @@ class RedemptionGroupTest(DaemonTestCase):
         r = self.req("POST", "/v1/members/%s/redemptions" % q(lim["id"]),
                      {"reward_id": limited["id"]})
         self.assertEqual(r.status, 201, r)
+        r = self.req("POST", "/v1/members/%s/redemptions" % q(lim2["id"]),
+                     {"reward_id": limited["id"]})
+        assert_problem(self, r, 409, "limit_reached")
+        self.assertEqual(r.json()["detail"], "the member may redeem this reward 1 times and has 1")
 
     def refuse_quantity_three(self):
         """A trigger of the test's own that fails every insert of a
@@ -225,9 +236,9 @@ class RedemptionGroupTest(DaemonTestCase):
         """Redemptions with an Idempotency-Key join groups too: the group
         claims the keys (in key order, before any member), answers a
         recorded key from its record (or 422), stores each new answer with
-        the COMMIT and sends that very text; a refusal is stored as well; a
-        keyed redemption that goes alone gives its claim back and claims it
-        alone."""
+        the COMMIT and sends that very text; a refusal is stored as well.
+        (A keyed request that goes alone gives its claim back:
+        test_purchase_groups.py, whose groups send more alone.)"""
         w = self.reward(points_cost=100)
         limited = self.reward(points_cost=100, per_member_limit=5)
         a, b, c, d, e, f = (self.member(500) for _ in range(6))
