@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "api/gather.h"
 #include "api/handlers.h"
 #include "store/db.h"
 #include "store/idempotency.h"
@@ -32,6 +33,11 @@ struct group_key {
     int status;
     char *text; /* owned until sent or dropped */
 };
+
+/* May request `rq` join a group of `kind`?  Only from a write route's
+ * handler that holds no connection yet, without an Idempotency-Key or
+ * with one app.c has not claimed, when gathering of `kind` is possible. */
+bool group_may_join(const struct req *rq, enum gather_kind kind);
 
 /* Sets up `k` for request `rq` as it joins a group: its key, if it names
  * one app.c has not claimed (api_idem_unclaimed), now the group's. */

@@ -22,13 +22,11 @@ struct purchase_work;
  * once, before the workers start. */
 void purchase_groups_init(int per_worker);
 
-/* May this purchase join a group? */
-bool purchase_group_fits(const struct req *rq);
-
 /*
  * Records the purchase in a group: true when it is answered (`rs` or `e`
- * set, *rc the handler's return), false when it must be recorded alone;
- * `w` then holds what the group learnt (purchase_work_reset it).
+ * set, *rc the handler's return), false when it must be recorded alone
+ * (also when it may not join one: group_may_join); `w` then holds what the
+ * group learnt (purchase_work_reset it).
  */
 bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e,
                            int *rc);

@@ -30,11 +30,9 @@ struct redemption_order {
  * once, before the workers start. */
 void redemption_groups_init(int per_worker);
 
-/* May this redemption join a group? */
-bool redemption_group_fits(const struct req *rq);
-
 /* Redeems `o` in a group: true when it is answered (`rs` or `e` set, *rc
- * the handler's return), false when it must be redeemed alone. */
+ * the handler's return), false when it must be redeemed alone (also when
+ * it may not join one: group_may_join). */
 bool redemption_group_record(struct req *rq, struct resp *rs, const struct redemption_order *o,
                              struct err *e, int *rc);
 

@@ -28,6 +28,13 @@ static int by_key(const void *x, const void *y)
     return key_cmp((*(struct group_key *const *)x)->key, (*(struct group_key *const *)y)->key);
 }
 
+bool group_may_join(const struct req *rq, enum gather_kind kind)
+{
+    return (rq->route->flags & ROUTE_TX) && rq->db == NULL &&
+           (api_tx_ends_with_handler(rq) || api_idem_unclaimed(rq) != NULL) &&
+           gather_possible(kind);
+}
+
 void group_key_take(struct group_key *k, struct req *rq)
 {
     k->key = api_idem_unclaimed(rq);

@@ -80,13 +80,6 @@ void purchase_groups_init(int per_worker)
     gather_init(GATHER_PURCHASES, run_group, per_worker);
 }
 
-bool purchase_group_fits(const struct req *rq)
-{
-    return (rq->route->flags & ROUTE_TX) && rq->db == NULL &&
-           (api_tx_ends_with_handler(rq) || api_idem_unclaimed(rq) != NULL) &&
-           gather_possible(GATHER_PURCHASES);
-}
-
 static struct item *item_of(struct gather_item *g)
 {
     return g->arg;
@@ -444,8 +437,11 @@ static int64_t card_key(const char *card)
 bool purchase_group_record(struct req *rq, struct resp *rs, struct purchase_work *w, struct err *e,
                            int *rc)
 {
-    struct item *it = arena_alloc(&rq->arena, sizeof(*it));
+    struct item *it;
 
+    if (!group_may_join(rq, GATHER_PURCHASES))
+        return false;
+    it = arena_alloc(&rq->arena, sizeof(*it));
     memset(it, 0, sizeof(*it));
     it->member_id = w->in.member_id;
     it->g.kind = GATHER_PURCHASES;

@@ -509,12 +509,10 @@ int api_purchases_create(struct req *rq, struct resp *rs, struct err *e)
     memset(w, 0, sizeof(*w));
     if (read_request(rq, w, e) < 0)
         return -1;
-    if (purchase_group_fits(rq)) {
-        if (purchase_group_record(rq, rs, w, e, &rc))
-            return rc;
-        /* The group could not record it: alone, from the context on. */
-        purchase_work_reset(w);
-    }
+    if (purchase_group_record(rq, rs, w, e, &rc))
+        return rc;
+    /* Alone, from the context on (a group may have read some of it). */
+    purchase_work_reset(w);
     /* With a key the app has not claimed yet, it claims it first and then
      * runs this again (api_idem_unclaimed). */
     if (api_idem_unclaimed(rq) != NULL)

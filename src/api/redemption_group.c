@@ -96,13 +96,6 @@ void redemption_groups_init(int per_worker)
     gather_init(GATHER_REDEMPTIONS, run_group, per_worker);
 }
 
-bool redemption_group_fits(const struct req *rq)
-{
-    return (rq->route->flags & ROUTE_TX) && rq->db == NULL &&
-           (api_tx_ends_with_handler(rq) || api_idem_unclaimed(rq) != NULL) &&
-           gather_possible(GATHER_REDEMPTIONS);
-}
-
 static void answer_error(struct item *it, const struct err *e)
 {
     *it->e = *e;
@@ -430,8 +423,11 @@ static void run_group(struct gather_item *const *gs, int n)
 bool redemption_group_record(struct req *rq, struct resp *rs, const struct redemption_order *o,
                              struct err *e, int *rc)
 {
-    struct item *it = arena_alloc(&rq->arena, sizeof(*it));
+    struct item *it;
 
+    if (!group_may_join(rq, GATHER_REDEMPTIONS))
+        return false;
+    it = arena_alloc(&rq->arena, sizeof(*it));
     memset(it, 0, sizeof(*it));
     it->g.kind = GATHER_REDEMPTIONS;
     it->g.key = o->member_id;

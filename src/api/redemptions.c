@@ -215,12 +215,9 @@ static int redeem(struct req *rq, struct resp *rs, int64_t member_id, const stru
     /* A malformed reward id names no reward (0: none is looked up). */
     if (id_parse(in->reward_id, REWARD_ID_PREFIX, &reward_id) < 0)
         reward_id = 0;
-    if (redemption_group_fits(rq)) {
-        struct redemption_order o = {snap, member_id, reward_id, qty};
-
-        if (redemption_group_record(rq, rs, &o, e, &rc))
-            return rc;
-    }
+    if (redemption_group_record(rq, rs, &(struct redemption_order){snap, member_id, reward_id, qty},
+                                e, &rc))
+        return rc;
     /* Alone.  With a key the app has not claimed yet, it claims it first
      * and then runs this again (api_idem_unclaimed). */
     if (api_idem_unclaimed(rq) != NULL)

@@ -336,25 +336,6 @@ static const struct db_stmt stmt_reward_move_stock = {
     "rewards_move_stock", "UPDATE rewards SET stock = stock + $2::bigint "
                           "WHERE id = $1::bigint AND stock + $2::bigint >= 0"};
 
-int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err *e)
-{
-    char idt[24], dt[24];
-    const char *params[2] = {idt, dt};
-    PGresult *res;
-    int64_t changed;
-
-    db_i64_text(id, idt);
-    db_i64_text(delta, dt);
-    res = db_exec(db, &stmt_reward_move_stock, 2, params, e);
-    if (res == NULL)
-        return -1;
-    changed = db_affected(res);
-    PQclear(res);
-    if (changed == 0)
-        return err_set(e, ERR_OUT_OF_STOCK, "not enough of this reward left");
-    return 0;
-}
-
 static int stock_moved(void *arg, const PGresult *res, struct err *e)
 {
     (void)e;
@@ -371,6 +352,18 @@ void store_reward_move_stock_queue(struct db *db, int64_t id, int64_t delta, boo
     db_i64_text(id, idt);
     db_i64_text(delta, dt);
     db_queue(db, &stmt_reward_move_stock, 2, params, stock_moved, moved);
+}
+
+int store_reward_move_stock(struct db *db, int64_t id, int64_t delta, struct err *e)
+{
+    bool moved;
+
+    store_reward_move_stock_queue(db, id, delta, &moved);
+    if (db_flush(db, e) < 0)
+        return -1;
+    if (!moved)
+        return err_set(e, ERR_OUT_OF_STOCK, "not enough of this reward left");
+    return 0;
 }
 
 /* ----------------------------------------------------------- redemptions -- */
@@ -488,19 +481,8 @@ void store_redemption_live_quantity_queue(struct db *db, int64_t member_id, int6
 int store_redemption_live_quantity(struct db *db, int64_t member_id, int64_t reward_id,
                                    int64_t *sum, struct err *e)
 {
-    char mt[24], rt[24];
-    const char *params[2] = {mt, rt};
-    PGresult *res;
-    int rc;
-
-    db_i64_text(member_id, mt);
-    db_i64_text(reward_id, rt);
-    res = db_exec(db, &stmt_redemption_live, 2, params, e);
-    if (res == NULL)
-        return -1;
-    rc = db_get_i64(res, 0, 0, sum, e);
-    PQclear(res);
-    return rc;
+    store_redemption_live_quantity_queue(db, member_id, reward_id, sum);
+    return db_flush(db, e);
 }
 
 /*

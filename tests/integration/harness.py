@@ -651,6 +651,15 @@ def enroll(daemon, token=ADMIN, **fields):
     return r.json()
 
 
+def rule_tiers(daemon):
+    """The tier codes of the active rules, lowest first (at least two)."""
+    r = daemon.request("GET", "/v1/rules")
+    assert r.status == 200, r
+    tiers = [t["code"] for t in r.json()["rules"]["tiers"]]
+    assert len(tiers) >= 2, tiers
+    return tiers
+
+
 def member_token(daemon, member_id, ttl_seconds=None, token=ADMIN):
     body = {} if ttl_seconds is None else {"ttl_seconds": ttl_seconds}
     r = daemon.request("POST", "/v1/members/%s/tokens" % q(member_id), body, token=token)

@@ -21,10 +21,7 @@ class RewardsTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        r = cls.daemon.request("GET", "/v1/rules")
-        assert r.status == 200, r
-        cls.tiers = [t["code"] for t in r.json()["rules"]["tiers"]]
-        assert len(cls.tiers) >= 2, cls.tiers
+        cls.tiers = harness.rule_tiers(cls.daemon)
         cls.pos = make_key(cls.daemon, "pos")["key"]
         cls.app = make_key(cls.daemon, "app")["key"]
 
