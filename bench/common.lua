@@ -9,8 +9,8 @@
 --   BENCH_SEED                  varies the random sequence between runs
 --   BENCH_IDEMPOTENCY           1: writes carry a fresh Idempotency-Key each
 --                               (BENCH_TAG, the thread, a counter), as a till
---                               that retries sends; run.sh sends none, as
---                               bench/pgbench/*.sql assume
+--                               that retries sends; run.sh sets it for
+--                               the *_keyed endpoints only
 -- Must not define response(): wrk then skips parsing headers and bodies,
 -- which would otherwise cost the load generator CPU the daemon needs.
 

@@ -27,10 +27,14 @@ ENDPOINTS = {
     "balance": "GET /v1/members/{id}/balance",
     "purchase": "POST /v1/purchases",
     "redeem": "POST /v1/members/{id}/redemptions",
+    "purchase_keyed": "POST /v1/purchases with an Idempotency-Key",
+    "redeem_keyed": "POST /v1/members/{id}/redemptions with an Idempotency-Key",
 }
-# Issue 3's targets.
-RATIO_TARGET = {"balance": 0.6, "purchase": 0.8, "redeem": 0.8}
-CPU_TARGET_US = {"balance": 30.0, "purchase": 60.0}
+# Issue 3's targets.  A keyed request (what a till sends) is held to its
+# endpoint's, against the ceiling of its own statements.
+RATIO_TARGET = {"balance": 0.6, "purchase": 0.8, "redeem": 0.8, "purchase_keyed": 0.8,
+                "redeem_keyed": 0.8}
+CPU_TARGET_US = {"balance": 30.0, "purchase": 60.0, "purchase_keyed": 60.0}
 P99_OVER_P50 = 3.0
 BALANCE_P99_MS_AT_64 = 10.0
 RSS_LIMIT_MIB = 64.0
@@ -611,17 +615,17 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
         markdown(h, rows),
         "",
     ]
-    grouped = {ep: [f"{c} connections {runs[(ep, c)]['per_group']:.1f}" for c in conns
-                    if (ep, c) in runs and runs[(ep, c)].get("per_group")]
-               for ep in ("purchase", "redeem")}
-    if grouped["purchase"] or grouped["redeem"]:
+    grouped = [f"{ep} {'; '.join(per)}" for ep, per in
+               ((ep, [f"{c} connections {runs[(ep, c)]['per_group']:.1f}" for c in conns
+                      if (ep, c) in runs and runs[(ep, c)].get("per_group")]) for ep in eps)
+               if per]
+    if grouped:
         out += [
             "Requests per transaction: the daemon records purchases that wait together in one",
-            "transaction (api/gather.h), and redemptions likewise. Over the runs its `/metrics`",
-            "counted these per group:",
+            "transaction (api/gather.h), and redemptions likewise, with or without a key. Over",
+            "the runs its `/metrics` counted these per group:",
+            "; ".join(grouped) + ".",
         ]
-        out += [f"purchases {'; '.join(grouped['purchase'])};"] if grouped["purchase"] else []
-        out += [f"redemptions {'; '.join(grouped['redeem'])}."] if grouped["redeem"] else []
         out += [
             "The ceilings below are one request per transaction, as the issue defines them.",
             "",
@@ -683,7 +687,10 @@ def page(d, meta, eps, conns, clients, runs, ceilings, targets, stmts, old_analy
     out += [f"- {why}" for _, _, why in KNOWN_REWRITES]
     out += ["- a NULL parameter is written NULL (pgbench cannot bind a NULL); the purchase's id and",
             "  POS id are random numbers, not the sequence value the context statement draws",
-            "  (pgbench's `\\gset` cannot store that statement's unnamed columns).", ""]
+            "  (pgbench's `\\gset` cannot store that statement's unnamed columns).",
+            "- keyed: the Idempotency-Key is a random number, and the request's path and hash and",
+            "  the stored answer are one request's (the daemon's own) for every transaction, as",
+            "  pgbench cannot make a string; each key is still a new row.", ""]
     perf = [(ep, perf_summary(d, ep), perf_dso(d, ep)) for ep in ("balance", "purchase")]
     perf = [p for p in perf if p[1]]
     if perf:

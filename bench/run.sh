@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh - the benchmark, in one command (issue 3):
-#   bench/run.sh [--members N] [--duration S] [--endpoints balance,purchase,redeem]
-#                [--threads N] [--perf auto|on|off] [--no-doc] [--keep]
+#   bench/run.sh [--members N] [--duration S] [--threads N] [--perf auto|on|off]
+#                [--endpoints balance,purchase,redeem,purchase_keyed,redeem_keyed]
+#                [--no-doc] [--keep]
 #
 # In one run, on this machine only (127.0.0.1 and unix sockets):
 #   1. builds the release binary (build/release) and starts a durable
@@ -16,7 +17,8 @@
 #      records the statements it runs for three requests per endpoint (the
 #      server log with log_statement = 'all') and their times during a
 #      warm-up (pg_stat_statements), then drives it with wrk (keep-alive,
-#      2 threads, 16 then 64 connections) on each endpoint, reading the
+#      2 threads, 16 then 64 connections) on each endpoint (the *_keyed
+#      ones are purchase.lua and redeem.lua with BENCH_IDEMPOTENCY=1), reading the
 #      CPU time of the daemon and of the cluster before and after each run
 #      and the daemon's VmHWM; then balance and purchase at once (mixed);
 #   4. runs pgbench with bench/pgbench/<endpoint>.sql at 1, 2, 4 and 8
@@ -31,14 +33,16 @@
 # Raw outputs stay in build/bench/<date> (build/bench/latest points there).
 # LOYALTYD=path uses that binary instead of building one.
 # The cluster and the daemon are stopped on every exit path.  With the
-# defaults the whole run takes about five minutes.
+# defaults the whole run takes about eight minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 members=100000
 duration=10
-endpoints=balance,purchase,redeem
+# purchase_keyed and redeem_keyed are purchase and redeem with a fresh
+# Idempotency-Key on every request, as a till sends its writes.
+endpoints=balance,purchase,redeem,purchase_keyed,redeem_keyed
 threads=
 perf_mode=auto
 write_doc=1
@@ -72,7 +76,7 @@ done
 [[ $perf_mode =~ ^(auto|on|off)$ ]] || { echo "--perf must be auto, on or off" >&2; exit 2; }
 IFS=, read -r -a eps <<<"$endpoints"
 for ep in "${eps[@]}"; do
-  [[ $ep =~ ^(balance|purchase|redeem)$ ]] || { echo "unknown endpoint: $ep" >&2; exit 2; }
+  [[ $ep =~ ^(balance|purchase|redeem|purchase_keyed|redeem_keyed)$ ]] || { echo "unknown endpoint: $ep" >&2; exit 2; }
 done
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -195,8 +199,10 @@ reuse=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' -H "Authorizatio
 [ "$reuse" = "1 0 " ] || { echo "the daemon does not keep connections alive (connects: $reuse)" >&2; exit 1; }
 
 api() { # METHOD PATH KEY [BODY] -> body on stdout; fails on a non-2xx status
-  local out status
-  out=$(curl -s -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
+  # IDEM_KEY, when set, is sent as the Idempotency-Key.
+  local out status extra=()
+  [ -n "${IDEM_KEY:-}" ] && extra=(-H "Idempotency-Key: $IDEM_KEY")
+  out=$(curl -s -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $3" "${extra[@]}" \
     -H 'Content-Type: application/json' ${4:+--data "$4"} "$base$2")
   status=${out##*$'\n'}
   out=${out%$'\n'*}
@@ -210,7 +216,7 @@ json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[
 
 reward_id=
 reward_num=0
-if [[ ,$endpoints, == *,redeem,* ]]; then
+if [[ ,$endpoints, == *,redeem* ]]; then
   reward_id=$(api POST /v1/rewards "$admin_key" \
     '{"code":"bench-gift","name":"Benchmark gift","kind":"gift","points_cost":100,"active":true}' |
     json_field id)
@@ -277,26 +283,32 @@ group_counts() { # KIND
     $1 == "loyalty_" k "_group_members_total" { m = $2 } END { print g + 0, m + 0 }'
 }
 group_kind() { # ENDPOINT
-  if [[ $1 == redeem ]]; then echo redemption; else echo purchase; fi
+  if [[ $1 == redeem* ]]; then echo redemption; else echo purchase; fi
 }
 
 export BENCH_DIR=$root/bench BENCH_TOKEN=$pos_key BENCH_MEMBER_MIN=$member_min \
   BENCH_MEMBER_MAX=$member_max BENCH_REWARD=$reward_id
 
 run_wrk() { # ENDPOINT CONNECTIONS SECONDS TAG OUTFILE
-  BENCH_TAG="$4-$stamp" BENCH_SEED=$RANDOM timeout $(($3 + 30)) \
+  local keyed=0
+  [[ $1 == *_keyed ]] && keyed=1
+  BENCH_TAG="$4-$stamp" BENCH_SEED=$RANDOM BENCH_IDEMPOTENCY=$keyed timeout $(($3 + 30)) \
     /usr/bin/time -o "$5.time" -f 'client_cpu_s %U %S' \
-    wrk -t2 -c"$2" -d"$3"s --timeout 5s --latency -s "bench/$1.lua" "$base" >"$5"
+    wrk -t2 -c"$2" -d"$3"s --timeout 5s --latency -s "bench/${1%_keyed}.lua" "$base" >"$5"
 }
 
 # A few requests one after the other, for the statement log: the same
 # requests the wrk scripts make.
 one_request() { # ENDPOINT N
   local m=mem_$((member_min + $2))
+  if [[ $1 == *_keyed ]]; then
+    IDEM_KEY="seq-$stamp-$1-$2" one_request "${1%_keyed}" "$2"
+    return
+  fi
   case $1 in
     balance) api GET "/v1/members/$m/balance" "$pos_key" ;;
     purchase) api POST /v1/purchases "$pos_key" "{\"store_id\":\"S001\",\"terminal_id\":\"T01\",
-      \"pos_transaction_id\":\"seq-$stamp-$2\",\"member_id\":\"$m\",
+      \"pos_transaction_id\":\"seq-$stamp-$2${IDEM_KEY:+-keyed}\",\"member_id\":\"$m\",
       \"occurred_at\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",
       \"items\":[{\"sku\":\"A1\",\"category\":\"fresh\",\"quantity\":2,\"unit_price\":1250},
       {\"sku\":\"B7\",\"category\":\"grocery\",\"quantity\":1,\"unit_price\":3999},
@@ -376,16 +388,26 @@ pgbench_run() { # SCRIPT CLIENTS OUTFILE [pgbench options...]
 pgbench_vars=(-D tz=Asia/Shanghai -D window=365 -D grace=30 -D tiers='{basic,silver,gold}'
   -D mins='{0,200000,1000000}' -D expiry_months=12 -D pending_days=0
   -D kinds_redeem='{redeem}' -D spend_moves='{-100}')
-if [[ ,$endpoints, == *,purchase,* ]]; then
+if [[ ,$endpoints, == *,purchase* ]]; then
+  sample=$res/seq-purchase-1.json
+  [ -f "$sample" ] || sample=$res/seq-purchase_keyed-1.json
   pgbench_vars+=(-D store=S001 -D terminal=T01 -D occurred_at="$(date -u '+%Y-%m-%d %H:%M:%S+00')"
     -D tier=basic -D tier_after=basic -D tier_changed=f -D bonus_points=0 -D referral_granted=f
     -D spend_after=8179 -D kinds_earn='{earn}' -D earn_points='{106}'
     -D skus='{A1,B7,C3}' -D categories='{fresh,grocery,household}' -D quantities='{2,1,3}'
     -D unit_prices='{1250,3999,560}' -D amounts='{2500,3999,1680}' -D discounts='{0,0,0}'
     -D redeemed_shares='{0,0,0}' -D net_spends='{2500,3999,1680}' -D line_points='{50,40,16}'
-    -D request_hash="$(sha256sum "$res/seq-purchase-1.json" | cut -c1-64)"
-    -D result="$(cat "$res/seq-purchase-1.json")")
+    -D request_hash="$(sha256sum "$sample" | cut -c1-64)" -D result="$(cat "$sample")")
 fi
+# A keyed script claims its key as the daemon claimed the first one_request's:
+# the same scope, method, path and request hash, and stores the same answer.
+for ep in purchase_keyed redeem_keyed; do
+  [[ ,$endpoints, == *,$ep,* ]] || continue
+  IFS='|' read -r scope key_path key_hash < <(psql_q -F '|' -c "SELECT scope, path,
+    encode(request_hash, 'hex') FROM idempotency_keys WHERE key = 'seq-$stamp-$ep-1'")
+  pgbench_vars+=(-D scope="$scope" -D method=POST -D key_path_${ep%_keyed}="$key_path"
+    -D key_hash_${ep%_keyed}="\\x$key_hash" -D key_answer_${ep%_keyed}="$(cat "$res/seq-$ep-1.json")")
+done
 
 for ep in "${eps[@]}"; do
   say "pgbench statement capture: $ep"
