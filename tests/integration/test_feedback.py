@@ -83,6 +83,16 @@ class FeedbackCase(DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         return r.json()["points_balance"]
 
+    def report(self, name, **params):
+        query = "&".join("%s=%s" % (k, q(v)) for k, v in params.items())
+        r = self.req("GET", "/v1/reports/%s?%s" % (name, query))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("Cache-Control"), "no-store")
+        return r.json()
+
+    def kpis(self, **params):
+        return self.report("kpis", **params)
+
     def assert_rejected(self, method, path, body, status, code, field=None, token=harness.ADMIN):
         before = self.fingerprint()
         r = self.req(method, path, body, token=token)
@@ -445,16 +455,6 @@ class ComplaintTest(FeedbackCase):
 
 class ReportTest(FeedbackCase):
 
-    def report(self, name, **params):
-        query = "&".join("%s=%s" % (k, q(v)) for k, v in params.items())
-        r = self.req("GET", "/v1/reports/%s?%s" % (name, query))
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.headers.get("Cache-Control"), "no-store")
-        return r.json()
-
-    def kpis(self, **params):
-        return self.report("kpis", **params)
-
     def sql_buyers(self, store, buyers, repeaters, occurred="2026-03-15 12:00:00+08"):
         """`buyers` members enrolled at `store`, the first `repeaters` of them with two
         purchases on `occurred`, the others with one, and each with one more purchase a year
@@ -729,6 +729,55 @@ class ReportTest(FeedbackCase):
                 self.assertEqual(self.req("GET", "/v1/reports/" + name, token=token).status, 403)
             self.assertEqual(self.req("GET", "/v1/reports/" + name, token=None).status, 401)
         self.assertEqual(self.fingerprint(), before)
+
+
+class WholeProgramReportTest(FeedbackCase):
+    """The reports without a filter, over a database of their own (every member is this
+    test's): store/reports_feedback.c reads them by another statement than a filtered
+    report, so each total is checked exactly and against the stores' reports added up."""
+
+    def test_unfiltered_reports_count_every_member(self):
+        wa, wb = store_code("WA"), store_code("WB")
+        a = [self.member(wa) for _ in range(3)]
+        b = [self.member(wb) for _ in range(2)]
+        b.append(self.member(wb, referral_code=a[0]["referral_code"]))
+        # Buyers: a0, a1 twice, a2 once; b0 twice, b2 once (6000: its referral is granted).
+        for m in (a[0], a[1], b[0]):
+            self.purchase(m, 2000)
+            self.purchase(m, 1000)
+        self.purchase(a[2], 3000)
+        self.purchase(b[2], 6000)
+        for m, sat, rec in ((a[0], 5, 10), (b[1], 2, 3)):
+            self.assertEqual(self.survey(m, {"satisfaction": sat, "recommend": rec}).status, 201)
+        self.assertEqual(self.patch(self.complaint(a[1], "staff"),
+                                    {"status": "resolved", "compensation_points": 40}).status, 200)
+        self.complaint(b[1], "queue")
+
+        whole, parts = self.kpis(), [self.kpis(store_id=s) for s in (wa, wb)]
+        self.assertEqual(whole["repeat_purchase"], {"buyers": 5, "repeat_buyers": 3,
+                                                    "rate": 0.6, "band": "normal"})
+        self.assertEqual(whole["nps"], {"responses": 2, "promoters": 1, "passives": 0,
+                                        "detractors": 1, "score": 0.0})
+        self.assertEqual(whole["referrals"], {"referred": 1, "converted": 1,
+                                              "conversion_rate": 1.0})
+        balances = sum(self.points_balance(m) for m in a + b)
+        self.assertGreater(balances, 0)
+        self.assertEqual(whole["points"]["outstanding"], balances)
+        self.assertEqual(whole["points"]["issued"], balances)  # nothing redeemed or expired
+        for key in ("issued", "redeemed", "expired", "outstanding"):
+            self.assertEqual(whole["points"][key], sum(p["points"][key] for p in parts), key)
+        self.assertEqual([i["issued"] for i in whole["items"]],
+                         [x["issued"] + y["issued"] for x, y in zip(parts[0]["items"],
+                                                                    parts[1]["items"])])
+        self.assertEqual(whole["repeat_purchase"]["buyers"],
+                         sum(p["repeat_purchase"]["buyers"] for p in parts))
+
+        doc = self.report("complaints")
+        self.assertEqual((doc["open"], doc["resolved"], doc["compensation_points"],
+                          [i["category"] for i in doc["items"]]), (1, 1, 40, ["queue", "staff"]))
+        per_store = [self.report("complaints", store_id=s) for s in (wa, wb)]
+        self.assertEqual(doc["items"], sorted(per_store[0]["items"] + per_store[1]["items"],
+                                              key=lambda i: i["category"]))
 
 
 if __name__ == "__main__":
