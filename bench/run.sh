@@ -292,7 +292,10 @@ export BENCH_DIR=$root/bench BENCH_TOKEN=$pos_key BENCH_MEMBER_MIN=$member_min \
 run_wrk() { # ENDPOINT CONNECTIONS SECONDS TAG OUTFILE
   local keyed=0
   [[ $1 == *_keyed ]] && keyed=1
-  BENCH_TAG="$4-$stamp" BENCH_SEED=$RANDOM BENCH_IDEMPOTENCY=$keyed timeout $(($3 + 30)) \
+  # The tag makes POS ids and keys unique per run: purchase and
+  # purchase_keyed share a wrk script, and a POS id seen before with
+  # another basket is a 409.
+  BENCH_TAG="$1-$4-$stamp" BENCH_SEED=$RANDOM BENCH_IDEMPOTENCY=$keyed timeout $(($3 + 30)) \
     /usr/bin/time -o "$5.time" -f 'client_cpu_s %U %S' \
     wrk -t2 -c"$2" -d"$3"s --timeout 5s --latency -s "bench/${1%_keyed}.lua" "$base" >"$5"
 }
