@@ -4,7 +4,10 @@
  *
  * Shutdown: SIGTERM and SIGINT are blocked in every thread and taken by
  * sigwait() here, so no handler runs in a random thread; the server then
- * stops accepting, lets requests in flight finish and the process exits 0.
+ * stops accepting and lets requests in flight, and the daily job, finish
+ * for up to --stop-grace seconds in all.  Past it, what still runs on the
+ * database is cancelled (db_cancel_all): those requests are answered 503,
+ * the job's batch rolls back, and the process exits 0.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -31,8 +34,7 @@
 #include "http/server.h"
 #include "store/db.h"
 
-#define SHUTDOWN_GRACE_MS 20000
-#define START_DB_WAIT_S   30
+#define START_DB_WAIT_S 30
 
 static const char *env_lookup(const char *name)
 {
@@ -58,12 +60,26 @@ static int migrate_at_start(const struct cfg *c, int *latest)
     }
 }
 
+/* What is left of a grace period of `grace_s` seconds that began at
+ * `start` (CLOCK_MONOTONIC), in ms; 0 once it is over. */
+static int grace_left_ms(const struct timespec *start, int grace_s)
+{
+    struct timespec now;
+    long long used;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    used =
+        (long long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+    return used >= (long long)grace_s * 1000 ? 0 : (int)((long long)grace_s * 1000 - used);
+}
+
 /* The server's life, with SIGTERM and SIGINT blocked in every thread
  * (`sigs`, for sigwait). */
 static int run_server(const struct cfg *c, const sigset_t *sigs)
 {
     struct err e;
     struct http_server *srv;
+    struct timespec stop_at;
     int sig = 0;
     int latest = 0;
     int per_worker;
@@ -134,8 +150,11 @@ static int run_server(const struct cfg *c, const sigset_t *sigs)
             break;
     }
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    http_server_stop(srv, SHUTDOWN_GRACE_MS);
-    daily_scheduler_stop();
+    /* One grace period covers both stops: the requests', then the
+     * scheduler's run (which goes on meanwhile). */
+    clock_gettime(CLOCK_MONOTONIC, &stop_at);
+    http_server_stop(srv, c->stop_grace_s * 1000);
+    daily_scheduler_stop(grace_left_ms(&stop_at, c->stop_grace_s));
     housekeeping_stop();
     rules_cache_cleanup();
     auth_cleanup();

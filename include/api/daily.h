@@ -13,9 +13,11 @@
 
 /* Starts the thread; the pool and the rules cache must be initialised. */
 void daily_scheduler_start(void);
-/* Stops it promptly: a run in progress stops before its next batch (its
- * date stays unrecorded, so the next start does it again).  A no-op when
- * it was not started. */
-void daily_scheduler_stop(void);
+/* Stops it: a run in progress stops before its next batch (its date stays
+ * unrecorded, so the next start does it again), and once `grace_ms` have
+ * passed, the statement it is still running is cancelled (db_cancel_all):
+ * a batch waiting for another daemon's can wait two minutes.  A no-op
+ * when it was not started. */
+void daily_scheduler_stop(int grace_ms);
 
 #endif

@@ -28,6 +28,7 @@ struct cfg {
     const char *admin_key; /* borrowed; NULL when unset */
     const char *sql_dir;   /* borrowed; directory of NNNN_*.sql migrations */
     const char *web_dir;   /* borrowed; directory of the dashboard's files (/admin/) */
+    int stop_grace_s;      /* SIGTERM to cancelling what still runs */
     bool no_migrate;
     bool no_daily_job; /* the scheduler of the daily job stays off */
     /* keys create */

@@ -39,6 +39,10 @@ struct http_app {
     /* Optional, on a worker: in how many ms the application needs a turn
      * even if nothing happens (-1: not before something does). */
     int (*due_ms)(void);
+    /* Optional, on the thread stopping the server: the grace period ran
+     * out with requests in flight; the application makes them end soon
+     * (each is still answered, by its handler). */
+    void (*grace_over)(void);
 };
 
 struct http_server;
@@ -57,8 +61,8 @@ int http_server_port(const struct http_server *s);
 /*
  * Stops accepting connections and answers new requests on connections kept
  * alive with 503 and Connection: close; lets the requests in flight finish
- * (up to `grace_ms`, and a handler waiting for the database always), then
- * stops the workers and frees `s`.
+ * (up to `grace_ms`; then app->grace_over, and a handler waiting for the
+ * database still runs to its answer), then stops the workers and frees `s`.
  */
 void http_server_stop(struct http_server *s, int grace_ms);
 

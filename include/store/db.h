@@ -73,6 +73,17 @@ struct db *db_open_own(void);
 void db_close_own(struct db *db);
 
 /*
+ * Asks PostgreSQL to cancel the statement that each open connection (the
+ * pool's, the workers', the background work's own) is running: for a stop
+ * whose grace period has run out.  Such a statement fails as a
+ * statement_timeout would (57014: ERR_UNAVAILABLE) and its transaction
+ * rolls back; a connection between statements is not affected.  Returns
+ * how many connections were asked.  Thread-safety: any thread; it blocks
+ * while it reaches the server.
+ */
+int db_cancel_all(void);
+
+/*
  * Opens a connection outside the pool (for the CLI commands and the
  * listener).  Returns a new PGconn (PQfinish it) or NULL with ERR_UNAVAILABLE.
  */

@@ -39,6 +39,7 @@
 #include "api/secret.h"
 #include "core/fiber.h"
 #include "core/json_mem.h"
+#include "core/log.h"
 #include "core/xmalloc.h"
 #include "http/problem.h"
 #include "store/db.h"
@@ -393,6 +394,18 @@ static void app_worker_end(void)
     api_fibers_worker_end();
 }
 
+/* The stop's grace period ran out with requests in flight: what they run
+ * on the database is cancelled, so that each is answered (503) and its
+ * worker can end.  A POST /v1/jobs/daily waiting for another daemon's
+ * batch would otherwise hold the stop for two minutes. */
+static void app_grace_over(void)
+{
+    char n[16];
+
+    snprintf(n, sizeof(n), "%d", db_cancel_all());
+    log_msg(LOG_WARN, "statements cancelled on connections", n);
+}
+
 static struct http_app app;
 
 const struct http_app *api_app(const struct cfg *c)
@@ -409,6 +422,7 @@ const struct http_app *api_app(const struct cfg *c)
     app.turn = app_turn;
     app.due_ms = gather_due_ms;
     app.worker_end = app_worker_end;
+    app.grace_over = app_grace_over;
     api_reads_init(c->database_url);
     return &app;
 }

@@ -23,6 +23,7 @@
 #include "api/daily_job.h"
 #include "api/rules_cache.h"
 #include "core/arena.h"
+#include "core/deadline.h"
 #include "core/log.h"
 #include "store/db.h"
 #include "store/jobs.h"
@@ -34,8 +35,10 @@
 static pthread_t thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t ended_cond = PTHREAD_COND_INITIALIZER;
 static bool stopping;
 static bool started;
+static bool ended; /* the thread is about to return */
 
 static bool is_stopping(void)
 {
@@ -113,6 +116,8 @@ static void *loop(void *arg)
         while (!stopping && pthread_cond_timedwait(&wake, &lock, &deadline) == 0)
             ;
     }
+    ended = true;
+    pthread_cond_broadcast(&ended_cond);
     pthread_mutex_unlock(&lock);
     return NULL;
 }
@@ -120,20 +125,38 @@ static void *loop(void *arg)
 void daily_scheduler_start(void)
 {
     stopping = false;
+    ended = false;
     started = pthread_create(&thread, NULL, loop, NULL) == 0;
     log_msg(started ? LOG_INFO : LOG_ERROR,
             started ? "daily job scheduler started" : "daily job scheduler did not start", NULL);
 }
 
-void daily_scheduler_stop(void)
+void daily_scheduler_stop(int grace_ms)
 {
+    struct timespec until;
+
     if (!started)
         return;
+    daily_job_cancel();
+    deadline_in(&until, CLOCK_REALTIME, grace_ms);
     pthread_mutex_lock(&lock);
     stopping = true;
     pthread_cond_broadcast(&wake);
+    while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &until) == 0)
+        ;
+    /* Past the grace: cancel what the job runs, again each second, as a
+     * cancel that lands between two statements of a batch stops neither. */
+    while (!ended) {
+        pthread_mutex_unlock(&lock);
+        log_msg(LOG_WARN, "the daily job is still running after the grace period: cancelling",
+                NULL);
+        db_cancel_all();
+        pthread_mutex_lock(&lock);
+        deadline_in(&until, CLOCK_REALTIME, 1000);
+        while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &until) == 0)
+            ;
+    }
     pthread_mutex_unlock(&lock);
-    daily_job_cancel();
     pthread_join(thread, NULL);
     started = false;
 }

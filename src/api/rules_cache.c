@@ -68,6 +68,7 @@
 
 #include "api/rules_json.h"
 #include "core/buf.h"
+#include "core/deadline.h"
 #include "core/json_mem.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -353,17 +354,6 @@ static int reload(struct err *e)
 
 /* ------------------------------------------------------------- reloader -- */
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Listener callback: a new version, or maybe a missed one. */
 static void on_rules_change(const char *channel, void *arg)
 {
@@ -404,7 +394,7 @@ static void *reloader_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&st.lock);
     while (!st.stop) {
-        deadline_in(&until, wait_ms);
+        deadline_in(&until, CLOCK_MONOTONIC, wait_ms);
         while (!st.stale && !st.stop)
             if (pthread_cond_timedwait(&st.cond, &st.lock, &until) == ETIMEDOUT)
                 break;
@@ -434,7 +424,7 @@ int rules_cache_await(int64_t version, int timeout_ms)
     struct timespec until;
     int rc = 0;
 
-    deadline_in(&until, timeout_ms);
+    deadline_in(&until, CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&st.lock);
     st.stale = true;
     pthread_cond_broadcast(&st.cond);

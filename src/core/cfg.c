@@ -41,6 +41,9 @@ static const char usage[] =
     "  --admin-key KEY      an admin API key to make sure exists at start [LOYALTY_ADMIN_KEY]\n"
     "  --sql-dir DIR        migrations directory                    [LOYALTY_SQL_DIR]\n"
     "  --web-dir DIR        the admin dashboard's files, served at /admin/ [LOYALTY_WEB_DIR]\n"
+    "  --stop-grace S       on SIGTERM, seconds to let requests and the daily job finish\n"
+    "                       before their statements are cancelled (default 20)\n"
+    "                       [LOYALTY_STOP_GRACE]\n"
     "  --no-migrate         do not apply pending migrations at start\n"
     "  --no-daily-job       do not run the daily job by itself (after local midnight and\n"
     "                       at start, catching up missed dates)  [LOYALTY_DAILY_JOB=off]\n"
@@ -114,6 +117,10 @@ static int apply(struct cfg *c, const char *flag, const char *val, const char *s
         c->sql_dir = val;
     } else if (0 == strcmp(flag, "web-dir")) {
         c->web_dir = val;
+    } else if (0 == strcmp(flag, "stop-grace")) {
+        if (parse_int(val, 0, 3600, &n) < 0)
+            return err_set(e, ERR_VALIDATION, "%s must be 0..3600 seconds", source);
+        c->stop_grace_s = (int)n;
     } else if (0 == strcmp(flag, "daily-job")) {
         if (0 != strcmp(val, "on") && 0 != strcmp(val, "off"))
             return err_set(e, ERR_VALIDATION, "%s must be on or off", source);
@@ -139,6 +146,7 @@ static const struct {
     {"LOYALTY_BODY_LIMIT", "body-limit"}, {"LOYALTY_LOG_LEVEL", "log-level"},
     {"LOYALTY_ADMIN_KEY", "admin-key"},   {"LOYALTY_SQL_DIR", "sql-dir"},
     {"LOYALTY_DAILY_JOB", "daily-job"},   {"LOYALTY_WEB_DIR", "web-dir"},
+    {"LOYALTY_STOP_GRACE", "stop-grace"},
 };
 
 int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncores, struct err *e)
@@ -157,6 +165,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, cfg_getenv_fn env, int ncore
      * than four, and answered more (docs/performance.md). */
     c->threads = ncores < 2 ? 1 : ncores > 256 ? 128 : ncores / 2;
     c->body_limit = 1024 * 1024;
+    c->stop_grace_s = 20;
     c->log_level = LOG_INFO;
     c->sql_dir = LY_DEFAULT_SQL_DIR;
     c->web_dir = LY_DEFAULT_WEB_DIR;

@@ -46,6 +46,7 @@
 
 #include <microhttpd.h>
 
+#include "core/deadline.h"
 #include "core/json_mem.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -922,6 +923,7 @@ int http_server_port(const struct http_server *s)
 void http_server_stop(struct http_server *s, int grace_ms)
 {
     struct timespec deadline;
+    int late;
 
     atomic_store(&s->draining, true);
     for (int i = 0; i < s->nworkers; i++) {
@@ -930,19 +932,18 @@ void http_server_stop(struct http_server *s, int grace_ms)
         if (lsock != MHD_INVALID_SOCKET)
             close(lsock);
     }
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += grace_ms / 1000;
-    deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    deadline_in(&deadline, CLOCK_REALTIME, grace_ms);
     pthread_mutex_lock(&s->lock);
     while (s->inflight > 0) {
         if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) != 0)
             break;
     }
+    late = s->inflight;
     pthread_mutex_unlock(&s->lock);
+    if (late > 0 && s->app->grace_over != NULL) {
+        log_msg(LOG_WARN, "requests still in flight after the grace period: ending them", NULL);
+        s->app->grace_over();
+    }
     for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         uint64_t one = 1;

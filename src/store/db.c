@@ -66,6 +66,7 @@ void db_conn_close(struct db *db)
     db->sock = -1;
     if (db->conn == NULL)
         return;
+    db_cancel_untrack(db);
     PQfinish(db->conn);
     db->conn = NULL;
 }
@@ -176,6 +177,7 @@ int db_conn_ensure(struct db *db, struct err *e)
         db_conn_close(db);
         return err_internal(e, ERR_UNAVAILABLE, "cannot make the connection non-blocking");
     }
+    db_cancel_track(db);
     db->last_connect_us = 0;
     return 0;
 }

@@ -40,6 +40,10 @@ struct db {
     } queued[DB_MAX_QUEUED];
     struct err *own; /* db_queue_errors_to's, for the next db_queue */
     struct buf qtext;
+    /* While the connection is open: libpq's cancel handle for it, and its
+     * place in db_cancel.c's list (that file's lock guards both links). */
+    PGcancel *cancel;
+    struct db *cancel_prev, *cancel_next;
 };
 
 /* The database every connection opens; `url` is borrowed for the
@@ -53,6 +57,11 @@ int db_conn_ensure(struct db *db, struct err *e);
 /* Closes db's connection (none is fine), first telling the thread's loop
  * to stop watching its socket. */
 void db_conn_close(struct db *db);
+
+/* db_cancel.c: db.c tracks each connection once it is open and stops
+ * tracking it before closing it, so that db_cancel_all reaches it. */
+void db_cancel_track(struct db *db);
+void db_cancel_untrack(struct db *db);
 
 /* Makes a connection coming back fit for its next user: drains what is
  * pending, rolls back an open transaction, clears the transaction state. */

@@ -121,8 +121,9 @@ int store_daily_member_range(struct db *db, int64_t *min_id, int64_t *max_id, st
  * A batch may wait for another run's batch (the advisory lock) and its
  * statements may each take seconds on a large batch: the pool's request
  * limits (store/db.c) are too tight for that, so the job's transactions
- * set their own.  The key is the job's alone; nothing else in the database
- * takes advisory locks.
+ * set their own.  The key is the job's alone; the only other advisory
+ * locks are the Idempotency-Key claims' (store/idempotency.c), on 64-bit
+ * hashes of the keys, one of which could only ever wait for this one.
  */
 static const struct db_stmt stmt_limits = {"daily_limits",
                                            "SELECT set_config('lock_timeout', '120s', true),"

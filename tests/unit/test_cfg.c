@@ -41,6 +41,7 @@ static void test_defaults(void)
     CHECK(c.database_url == NULL);
     CHECK(!c.no_migrate);
     CHECK(!c.no_daily_job);
+    CHECK_EQ_I64(c.stop_grace_s, 20);
 }
 
 static void test_daily_job_switch(void)
@@ -61,6 +62,26 @@ static void test_daily_job_switch(void)
     CHECK(c.no_daily_job);
     CHECK_EQ_I64(parse(&c, bad, 1, argv, &e), -1);
     CHECK(strstr(e.detail, "LOYALTY_DAILY_JOB") != NULL);
+}
+
+/* The stop's grace: seconds, 0 (cancel at once) to an hour; a flag over the environment. */
+static void test_stop_grace(void)
+{
+    struct cfg c;
+    struct err e;
+    const char *env[] = {"LOYALTY_STOP_GRACE", "5", NULL};
+    const char *argv[] = {"loyaltyd"};
+    const char *zero[] = {"loyaltyd", "--stop-grace", "0"};
+    const char *big[] = {"loyaltyd", "--stop-grace=3601"};
+    const char *ms[] = {"loyaltyd", "--stop-grace", "1500ms"};
+
+    CHECK_EQ_I64(parse(&c, env, 1, argv, &e), 0);
+    CHECK_EQ_I64(c.stop_grace_s, 5);
+    CHECK_EQ_I64(parse(&c, env, 3, zero, &e), 0);
+    CHECK_EQ_I64(c.stop_grace_s, 0);
+    CHECK_EQ_I64(parse(&c, NULL, 2, big, &e), -1);
+    CHECK(strstr(e.detail, "--stop-grace") != NULL && strstr(e.detail, "0..3600") != NULL);
+    CHECK_EQ_I64(parse(&c, NULL, 3, ms, &e), -1);
 }
 
 /* The dashboard's directory: a built-in default, the environment, a flag over it. */
@@ -188,6 +209,8 @@ static void test_usage_lists_everything(void)
         "LOYALTY_SQL_DIR",
         "LOYALTY_WEB_DIR",
         "--web-dir",
+        "LOYALTY_STOP_GRACE",
+        "--stop-grace",
         "--no-migrate",
         "LOYALTY_DAILY_JOB",
         "--no-daily-job",
@@ -207,6 +230,7 @@ int main(void)
     test_pool_follows_threads();
     test_daily_job_switch();
     test_web_dir();
+    test_stop_grace();
     test_commands();
     test_rejects();
     test_usage_lists_everything();
