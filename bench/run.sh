@@ -407,7 +407,8 @@ fi
 for ep in purchase_keyed redeem_keyed; do
   [[ ,$endpoints, == *,$ep,* ]] || continue
   IFS='|' read -r scope key_path key_hash < <(psql_q -F '|' -c "SELECT scope, path,
-    encode(request_hash, 'hex') FROM idempotency_keys WHERE key = 'seq-$stamp-$ep-1'")
+    encode(request_hash, 'hex') FROM idempotency_keys WHERE key = 'seq-$stamp-$ep-1'") ||
+    { echo "no idempotency record of $ep's first request" >&2; exit 1; }
   pgbench_vars+=(-D scope="$scope" -D method=POST -D key_path_${ep%_keyed}="$key_path"
     -D key_hash_${ep%_keyed}="\\x$key_hash" -D key_answer_${ep%_keyed}="$(cat "$res/seq-$ep-1.json")")
 done

@@ -1,7 +1,8 @@
 /*
  * deadline.h - the absolute time `ms` milliseconds from now, on a given
  * clock, for pthread_cond_timedwait (CLOCK_REALTIME unless the condition
- * variable was made with another clock).  Thread-safe; no state.
+ * variable was made with another clock).  Thread-safe; no state.  Must not
+ * sleep or wait itself.
  */
 #ifndef LY_CORE_DEADLINE_H
 #define LY_CORE_DEADLINE_H

@@ -73,9 +73,10 @@ struct db *db_open_own(void);
 void db_close_own(struct db *db);
 
 /*
- * Asks PostgreSQL to cancel the statement that each open connection (the
- * pool's, the workers', the background work's own) is running: for a stop
- * whose grace period has run out.  Such a statement fails as a
+ * Asks PostgreSQL to cancel the statement that each open struct db (the
+ * pool's, the workers', the background work's own; not the PGconns of
+ * db_connect, whose statements the 15 s statement_timeout bounds) is
+ * running: for a stop whose grace period has run out.  Such a statement fails as a
  * statement_timeout would (57014: ERR_UNAVAILABLE) and its transaction
  * rolls back; a connection between statements is not affected.  Returns
  * how many connections were asked.  Thread-safety: any thread; it blocks

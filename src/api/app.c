@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "api/auth.h"
+#include "api/daily_job.h"
 #include "api/fibers.h"
 #include "api/gather.h"
 #include "api/reads.h"
@@ -394,16 +395,18 @@ static void app_worker_end(void)
     api_fibers_worker_end();
 }
 
-/* The stop's grace period ran out with requests in flight: what they run
- * on the database is cancelled, so that each is answered (503) and its
- * worker can end.  A POST /v1/jobs/daily waiting for another daemon's
- * batch would otherwise hold the stop for two minutes. */
+/* The stop's grace period ran out with requests in flight (called again
+ * each second while some still wait): no daily job run starts another
+ * batch, and what they run on the database is cancelled, so that each is
+ * answered (503) and its worker can end.  A POST /v1/jobs/daily waiting
+ * for another daemon's batch would otherwise hold the stop for minutes. */
 static void app_grace_over(void)
 {
     char n[16];
 
+    daily_job_cancel();
     snprintf(n, sizeof(n), "%d", db_cancel_all());
-    log_msg(LOG_WARN, "statements cancelled on connections", n);
+    log_msg(LOG_WARN, "connections asked to cancel their statement", n);
 }
 
 static struct http_app app;

@@ -38,7 +38,8 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t ended_cond = PTHREAD_COND_INITIALIZER;
 static bool stopping;
 static bool started;
-static bool ended; /* the thread is about to return */
+static bool running; /* in run_due: a run may be on the database */
+static bool ended;   /* the thread is about to return */
 
 static bool is_stopping(void)
 {
@@ -108,9 +109,11 @@ static void *loop(void *arg)
     while (!stopping) {
         long sleep_s;
 
+        running = true;
         pthread_mutex_unlock(&lock);
         sleep_s = run_due();
         pthread_mutex_lock(&lock);
+        running = false;
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += sleep_s;
         while (!stopping && pthread_cond_timedwait(&wake, &lock, &deadline) == 0)
@@ -145,7 +148,10 @@ void daily_scheduler_stop(int grace_ms)
     while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &until) == 0)
         ;
     /* Past the grace: cancel what the job runs, again each second, as a
-     * cancel that lands between two statements of a batch stops neither. */
+     * cancel that lands between two statements of a batch stops neither.
+     * A thread between runs ends by itself at once. */
+    while (!ended && !running)
+        pthread_cond_wait(&ended_cond, &lock);
     while (!ended) {
         pthread_mutex_unlock(&lock);
         log_msg(LOG_WARN, "the daily job is still running after the grace period: cancelling",

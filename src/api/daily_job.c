@@ -90,6 +90,8 @@ static int run_on(struct db *db, const struct daily_job_params *p, const struct 
         (*batches)++;
         lo = hi;
     }
+    if (atomic_load(&cancelled))
+        return err_internal(e, ERR_UNAVAILABLE, "daily job %s stopped: shutting down", p->date);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ir->refreshed = store_insight_refresh(db, ip, &ir->counts, e);
     ir->seconds = seconds_since(&t0);
@@ -127,6 +129,11 @@ int daily_job_run(const struct rules_snapshot *snap, const char *date, struct da
 
     *out = (struct daily_job_counts){0, 0, 0, 0};
     pthread_mutex_lock(&run_lock);
+    if (atomic_load(&cancelled)) {
+        /* A run that waited for this lock through a stop. */
+        pthread_mutex_unlock(&run_lock);
+        return err_internal(e, ERR_UNAVAILABLE, "daily job %s stopped: shutting down", date);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     db = db_open_own();
     rc = run_on(db, &p, &ip, out, &batches, &ir, e);

@@ -78,8 +78,10 @@ struct worker {
     int wakefd; /* eventfd: stop */
     pthread_t thread;
     bool started;
-    bool resumed;   /* a request was resumed since the last MHD_run */
-    int nsuspended; /* requests suspended and not yet resumed */
+    bool resumed; /* a request was resumed since the last MHD_run */
+    /* Requests suspended and not yet resumed: the worker's own, read by
+     * the thread that stops the server. */
+    atomic_int nsuspended;
     atomic_bool stopping;
     /* Indexed by descriptor, grown on demand: a worker may watch as many
      * database connections as the pool gives it, and a descriptor's number
@@ -920,6 +922,16 @@ int http_server_port(const struct http_server *s)
     return s->port;
 }
 
+/* Requests whose handlers are still running (suspended), on all workers. */
+static int suspended(struct http_server *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < s->nworkers; i++)
+        n += atomic_load(&s->workers[i].nsuspended);
+    return n;
+}
+
 void http_server_stop(struct http_server *s, int grace_ms)
 {
     struct timespec deadline;
@@ -942,7 +954,17 @@ void http_server_stop(struct http_server *s, int grace_ms)
     pthread_mutex_unlock(&s->lock);
     if (late > 0 && s->app->grace_over != NULL) {
         log_msg(LOG_WARN, "requests still in flight after the grace period: ending them", NULL);
-        s->app->grace_over();
+        /* Again each second while handlers wait: one that was between two
+         * statements at the first call, or started a statement since,
+         * would hold its worker for as long as that statement's timeout. */
+        do {
+            s->app->grace_over();
+            deadline_in(&deadline, CLOCK_REALTIME, 1000);
+            pthread_mutex_lock(&s->lock);
+            while (s->inflight > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == 0)
+                ;
+            pthread_mutex_unlock(&s->lock);
+        } while (suspended(s) > 0);
     }
     for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
