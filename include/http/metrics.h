@@ -18,6 +18,9 @@ void metrics_cleanup(void);
 /* Records one finished request; route_index -1 means unmatched. */
 void metrics_observe(int route_index, int status, uint64_t duration_us);
 
+/* A request received (+1) or done with (-1), for the in-flight gauge. */
+void metrics_in_flight(int delta);
+
 /* Appends the HTTP metrics in Prometheus text format. */
 void metrics_render(struct buf *out);
 

@@ -1,6 +1,7 @@
 /*
  * metrics.c - Prometheus counters and histograms for HTTP requests, and
- * the count of log lines dropped (core/log_writer.h).
+ * the requests in flight, and the count of log lines dropped
+ * (core/log_writer.h).
  *
  * One slot per (route, status) pair for the statuses the API can answer;
  * anything else lands in an "other" slot.  Only series that have been seen
@@ -31,6 +32,7 @@ struct series {
 
 static const struct route *m_routes;
 static size_t m_nroutes;
+static atomic_int m_in_flight;
 static struct series *m_series; /* (m_nroutes + 1) x NSTATUS, last row unmatched */
 
 void metrics_init(const struct route *routes, size_t n)
@@ -88,6 +90,11 @@ static const char *method_label(enum http_method m)
     default:
         return "OTHER";
     }
+}
+
+void metrics_in_flight(int delta)
+{
+    atomic_fetch_add_explicit(&m_in_flight, delta, memory_order_relaxed);
 }
 
 void metrics_render(struct buf *out)
@@ -154,4 +161,9 @@ void metrics_render(struct buf *out)
                "keep up.\n# TYPE loyalty_log_lines_dropped_total counter\n"
                "loyalty_log_lines_dropped_total %llu\n",
                (unsigned long long)log_writer_dropped_total());
+    buf_printf(out,
+               "# HELP loyalty_http_requests_in_flight Requests received and not yet answered "
+               "(this one included).\n# TYPE loyalty_http_requests_in_flight gauge\n"
+               "loyalty_http_requests_in_flight %d\n",
+               atomic_load_explicit(&m_in_flight, memory_order_relaxed));
 }

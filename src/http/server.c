@@ -563,6 +563,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
         pthread_mutex_lock(&s->lock);
         s->inflight++;
         pthread_mutex_unlock(&s->lock);
+        metrics_in_flight(1);
         if (rq->auth_held) {
             /* Until req_auth_done; counted so that a stop waits for it. */
             this_worker->nsuspended++;
@@ -650,6 +651,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     arena_free(&rq->arena);
     free(rq);
 
+    metrics_in_flight(-1);
     pthread_mutex_lock(&s->lock);
     if (--s->inflight == 0)
         pthread_cond_broadcast(&s->idle);

@@ -595,6 +595,55 @@ class StopPastGraceTest(JobCase):
         self.assertEqual(self.sql_rows("SELECT count(*) FROM daily_jobs WHERE job_date = '%s';"
                                        % date), [["0"]])
 
+    def test_a_run_waiting_for_another_is_stopped_too(self):
+        """Two job requests: the first waits on a member's row, the second for the first (one
+        run at a time in a daemon).  Once the first is cancelled the second must not start its
+        batches (it would wait on the same row for two minutes)."""
+        d1, d2 = self.day(-3), self.day(-4)
+        m = self.member(enrolled=self.day(-10) + "T12:00:00+08:00")
+        # A daemon of its own: the class's is stopped by another test.
+        d = Daemon(self.db, admin_key=self.daemon.admin_key, args=("--stop-grace", "2"))
+        self.addCleanup(d.cleanup)
+        lock = harness.RowLock(self.cluster, self.db, m)
+        results, threads = {}, []
+
+        def run(date):
+            try:
+                results[date] = d.request("POST", "/v1/jobs/daily", {"date": date}, timeout=120)
+            except Exception as e:  # reported below
+                results[date] = e
+
+        def in_flight():
+            text = d.request("GET", "/metrics").text
+            return [int(line.split()[1]) for line in text.splitlines()
+                    if line.startswith("loyalty_http_requests_in_flight ")]
+
+        try:
+            threads.append(threading.Thread(target=run, args=(d1,), daemon=True))
+            threads[0].start()
+            waiting, _ = poll_until(lambda: self.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock';").strip() != "0", 30)
+            self.assertTrue(waiting, "the first run never waited on the member's row")
+            threads.append(threading.Thread(target=run, args=(d2,), daemon=True))
+            threads[1].start()
+            # Both runs and this very request.
+            both, _ = poll_until(lambda: in_flight() == [3], 30)
+            self.assertTrue(both, "in flight: %r" % in_flight())
+            termed = time.monotonic()
+            d.signal(signal.SIGTERM)
+            for t in threads:
+                t.join(60)
+            d.stop(timeout=60)  # asserts exit 0 and no sanitizer report
+            exited = time.monotonic() - termed
+        finally:
+            lock.release()
+        for date in (d1, d2):
+            self.assertIn(date, results)
+            assert_problem(self, results[date], 503, "unavailable")
+        self.assertLess(exited, 30.0)
+        self.assertEqual(self.sql_rows("SELECT count(*) FROM daily_jobs;"), [["0"]])
+
     def test_scheduled_run_past_the_grace_is_cancelled(self):
         db = self.cluster.create_database()
         self.addCleanup(self.cluster.drop_database, db)
