@@ -28,6 +28,7 @@
 #include "api/rules_cache.h"
 #include "cli.h"
 #include "core/cfg.h"
+#include "core/deadline.h"
 #include "core/json_mem.h"
 #include "core/log.h"
 #include "core/log_writer.h"
@@ -60,26 +61,13 @@ static int migrate_at_start(const struct cfg *c, int *latest)
     }
 }
 
-/* What is left of a grace period of `grace_s` seconds that began at
- * `start` (CLOCK_MONOTONIC), in ms; 0 once it is over. */
-static int grace_left_ms(const struct timespec *start, int grace_s)
-{
-    struct timespec now;
-    long long used;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    used =
-        (long long)(now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
-    return used >= (long long)grace_s * 1000 ? 0 : (int)((long long)grace_s * 1000 - used);
-}
-
 /* The server's life, with SIGTERM and SIGINT blocked in every thread
  * (`sigs`, for sigwait). */
 static int run_server(const struct cfg *c, const sigset_t *sigs)
 {
     struct err e;
     struct http_server *srv;
-    struct timespec stop_at;
+    struct timespec until;
     int sig = 0;
     int latest = 0;
     int per_worker;
@@ -152,9 +140,9 @@ static int run_server(const struct cfg *c, const sigset_t *sigs)
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     /* One grace period covers both stops: the requests', then the
      * scheduler's run (which goes on meanwhile). */
-    clock_gettime(CLOCK_MONOTONIC, &stop_at);
-    http_server_stop(srv, c->stop_grace_s * 1000);
-    daily_scheduler_stop(grace_left_ms(&stop_at, c->stop_grace_s));
+    deadline_in(&until, CLOCK_REALTIME, c->stop_grace_s * 1000L);
+    http_server_stop(srv, &until);
+    daily_scheduler_stop(&until);
     housekeeping_stop();
     rules_cache_cleanup();
     auth_cleanup();

@@ -12,6 +12,7 @@
 #define LY_HTTP_SERVER_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "core/cfg.h"
 #include "http/http.h"
@@ -61,9 +62,10 @@ int http_server_port(const struct http_server *s);
 /*
  * Stops accepting connections and answers new requests on connections kept
  * alive with 503 and Connection: close; lets the requests in flight finish
- * (up to `grace_ms`; then app->grace_over, and a handler waiting for the
- * database still runs to its answer), then stops the workers and frees `s`.
+ * (until `until`, CLOCK_REALTIME as core/deadline.h makes it; then
+ * app->grace_over, and a handler waiting for the database still runs to its
+ * answer), then stops the workers and frees `s`.  `until` is borrowed.
  */
-void http_server_stop(struct http_server *s, int grace_ms);
+void http_server_stop(struct http_server *s, const struct timespec *until);
 
 #endif

@@ -134,18 +134,17 @@ void daily_scheduler_start(void)
             started ? "daily job scheduler started" : "daily job scheduler did not start", NULL);
 }
 
-void daily_scheduler_stop(int grace_ms)
+void daily_scheduler_stop(const struct timespec *until)
 {
-    struct timespec until;
+    struct timespec next;
 
     if (!started)
         return;
     daily_job_cancel();
-    deadline_in(&until, CLOCK_REALTIME, grace_ms);
     pthread_mutex_lock(&lock);
     stopping = true;
     pthread_cond_broadcast(&wake);
-    while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &until) == 0)
+    while (!ended && pthread_cond_timedwait(&ended_cond, &lock, until) == 0)
         ;
     /* Past the grace: cancel what the job runs, again each second, as a
      * cancel that lands between two statements of a batch stops neither.
@@ -158,8 +157,8 @@ void daily_scheduler_stop(int grace_ms)
                 NULL);
         db_cancel_all();
         pthread_mutex_lock(&lock);
-        deadline_in(&until, CLOCK_REALTIME, 1000);
-        while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &until) == 0)
+        deadline_in(&next, CLOCK_REALTIME, 1000);
+        while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &next) == 0)
             ;
     }
     pthread_mutex_unlock(&lock);

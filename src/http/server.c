@@ -912,7 +912,10 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
 
         w->started = pthread_create(&w->thread, NULL, worker_loop, w) == 0;
         if (!w->started) {
-            http_server_stop(s, 0);
+            struct timespec now;
+
+            deadline_in(&now, CLOCK_REALTIME, 0);
+            http_server_stop(s, &now);
             return err_set(e, ERR_INTERNAL, "cannot start the HTTP workers"), NULL;
         }
     }
@@ -934,9 +937,9 @@ static int suspended(struct http_server *s)
     return n;
 }
 
-void http_server_stop(struct http_server *s, int grace_ms)
+void http_server_stop(struct http_server *s, const struct timespec *until)
 {
-    struct timespec deadline;
+    struct timespec deadline = *until;
     int late;
 
     atomic_store(&s->draining, true);
@@ -946,7 +949,6 @@ void http_server_stop(struct http_server *s, int grace_ms)
         if (lsock != MHD_INVALID_SOCKET)
             close(lsock);
     }
-    deadline_in(&deadline, CLOCK_REALTIME, grace_ms);
     pthread_mutex_lock(&s->lock);
     while (s->inflight > 0) {
         if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) != 0)
