@@ -32,11 +32,12 @@ struct series {
 
 static const struct route *m_routes;
 static size_t m_nroutes;
-static atomic_int m_in_flight;
+static const atomic_int *m_in_flight;
 static struct series *m_series; /* (m_nroutes + 1) x NSTATUS, last row unmatched */
 
-void metrics_init(const struct route *routes, size_t n)
+void metrics_init(const struct route *routes, size_t n, const atomic_int *in_flight)
 {
+    m_in_flight = in_flight;
     m_routes = routes;
     m_nroutes = n;
     m_series = xcalloc((n + 1) * NSTATUS, sizeof(*m_series));
@@ -46,6 +47,7 @@ void metrics_cleanup(void)
 {
     free(m_series);
     m_series = NULL;
+    m_in_flight = NULL;
 }
 
 static size_t status_slot(int status)
@@ -90,11 +92,6 @@ static const char *method_label(enum http_method m)
     default:
         return "OTHER";
     }
-}
-
-void metrics_in_flight(int delta)
-{
-    atomic_fetch_add_explicit(&m_in_flight, delta, memory_order_relaxed);
 }
 
 void metrics_render(struct buf *out)
@@ -165,5 +162,5 @@ void metrics_render(struct buf *out)
                "# HELP loyalty_http_requests_in_flight Requests received and not yet answered "
                "(this one included).\n# TYPE loyalty_http_requests_in_flight gauge\n"
                "loyalty_http_requests_in_flight %d\n",
-               atomic_load_explicit(&m_in_flight, memory_order_relaxed));
+               m_in_flight != NULL ? atomic_load_explicit(m_in_flight, memory_order_relaxed) : 0);
 }

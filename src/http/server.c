@@ -98,7 +98,9 @@ struct http_server {
     int port;
     pthread_mutex_t lock;
     pthread_cond_t idle;
-    int inflight; /* requests between the first AHC call and completion */
+    /* Requests between the first AHC call and completion; `idle` is
+     * broadcast, under `lock`, when it falls to 0. */
+    atomic_int inflight;
     /* Stopping: new requests (on connections kept alive) are refused with
      * 503 and Connection: close, so those in flight can finish. */
     atomic_bool draining;
@@ -560,10 +562,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
     if (rq == NULL || (void *)rq == &nul_in_uri) {
         rq = req_start(s, conn, url, method, rq != NULL);
         *req_cls = rq;
-        pthread_mutex_lock(&s->lock);
-        s->inflight++;
-        pthread_mutex_unlock(&s->lock);
-        metrics_in_flight(1);
+        atomic_fetch_add(&s->inflight, 1);
         if (rq->auth_held) {
             /* Until req_auth_done; counted so that a stop waits for it. */
             this_worker->nsuspended++;
@@ -651,11 +650,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     arena_free(&rq->arena);
     free(rq);
 
-    metrics_in_flight(-1);
-    pthread_mutex_lock(&s->lock);
-    if (--s->inflight == 0)
+    /* The stopping thread checks the count under `lock` before it waits,
+     * so taking `lock` to broadcast cannot fall between the two. */
+    if (atomic_fetch_sub(&s->inflight, 1) == 1) {
+        pthread_mutex_lock(&s->lock);
         pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->lock);
+    }
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -882,7 +883,7 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
-    metrics_init(app->routes, app->nroutes);
+    metrics_init(app->routes, app->nroutes, &s->inflight);
     /* The first daemon binds the port (perhaps 0: any); the others bind the
      * same one, and the kernel spreads new connections over them. */
     for (int i = 0; i < s->nworkers; i++) {
@@ -950,11 +951,11 @@ void http_server_stop(struct http_server *s, const struct timespec *until)
             close(lsock);
     }
     pthread_mutex_lock(&s->lock);
-    while (s->inflight > 0) {
+    while (atomic_load(&s->inflight) > 0) {
         if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) != 0)
             break;
     }
-    late = s->inflight;
+    late = atomic_load(&s->inflight);
     pthread_mutex_unlock(&s->lock);
     if (late > 0 && s->app->grace_over != NULL) {
         log_msg(LOG_WARN, "requests still in flight after the grace period: ending them", NULL);
@@ -965,7 +966,8 @@ void http_server_stop(struct http_server *s, const struct timespec *until)
             s->app->grace_over();
             deadline_in(&deadline, CLOCK_REALTIME, 1000);
             pthread_mutex_lock(&s->lock);
-            while (s->inflight > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == 0)
+            while (atomic_load(&s->inflight) > 0 &&
+                   pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == 0)
                 ;
             pthread_mutex_unlock(&s->lock);
         } while (suspended(s) > 0);
