@@ -74,18 +74,19 @@ int router_match(const struct route *routes, size_t n, enum http_method method, 
 
     *allow = 0;
     *nparams = 0;
+    /* The method is compared first: a request only walks the paths of its
+     * own method, and only a miss walks the others (for a 405's Allow). */
     for (size_t i = 0; i < n; i++) {
-        if (!path_matches(routes[i].path, path, pstart, plen, &np))
+        if (routes[i].method != want || !path_matches(routes[i].path, path, pstart, plen, &np))
             continue;
-        if (routes[i].method != want) {
-            *allow |= (unsigned)routes[i].method;
-            continue;
-        }
         for (int k = 0; k < np; k++)
             params[k] = arena_strndup(a, pstart[k], plen[k]);
         *nparams = np;
         return (int)i;
     }
+    for (size_t i = 0; i < n; i++)
+        if (path_matches(routes[i].path, path, pstart, plen, &np))
+            *allow |= (unsigned)routes[i].method;
     return *allow ? ROUTER_METHOD_NOT_ALLOWED : ROUTER_NOT_FOUND;
 }
 
