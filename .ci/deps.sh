@@ -13,7 +13,7 @@ run_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libp
           nodejs npm)
 # chromium and a CJK font: the dashboard's browser test (tier names are Chinese).
 test_pkgs=(nodejs npm docker-compose clang clang-format libclang-rt-14-dev chromium
-           fonts-wqy-microhei cppcheck)
+           fonts-wqy-microhei cppcheck clang-tidy)
 bench_pkgs=(wrk postgresql-contrib-15)
 
 case "${1:-run}" in

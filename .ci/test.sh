@@ -47,6 +47,10 @@ git ls-files -co --exclude-standard '*.c' '*.h' | xargs clang-format --dry-run -
 # command; a false positive is suppressed where it stands, with the reason.
 cppcheck --enable=warning,performance,portability --std=c11 -Iinclude \
   --suppress=missingIncludeSystem --inline-suppr --error-exitcode=1 --quiet src
+# clang-tidy's checks (.clang-tidy: the analyzer and bugprone) over src/ with
+# this build's compile commands; any warning fails, a false positive carries
+# a NOLINT with the reason.
+.ci/tidy.sh "$build"
 .ci/lint-openapi.sh
 .ci/check-compose.sh
 ctest --test-dir "$build" --output-on-failure -j2 "$@"

@@ -52,6 +52,7 @@ int group_keys_claim(struct db *db, struct group_key *const *keys, int n, struct
             keyed[k++] = keys[i];
     if (k == 0)
         return 0;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     qsort(keyed, (size_t)k, sizeof(keyed[0]), by_key);
     for (int i = 0; i < k; i++) {
         if (i > 0 && key_cmp(keyed[i - 1]->key, keyed[i]->key) == 0)

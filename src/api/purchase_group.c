@@ -184,6 +184,7 @@ static int find_members(struct db *db, struct item **its, int *n, struct err *e)
         else
             its[k++] = its[i];
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     qsort(its, (size_t)k, sizeof(its[0]), by_member_desc);
     *n = 0;
     for (int i = 0; i < k; i++)
@@ -287,6 +288,7 @@ static int queue_jobs(struct db *db, struct item **its, int n)
         if (its[i]->writing)
             jobs[k++] = its[i];
     if (k > 1)
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         qsort(jobs, (size_t)k, sizeof(jobs[0]), by_pos_id);
     for (int i = 0; i < k; i++)
         purchase_job_queue(db, jobs[i]->rq, jobs[i]->w, &jobs[i]->job);

@@ -48,6 +48,7 @@
 #include "api/group_keys.h"
 #include "api/posting.h"
 #include "api/redemption_steps.h"
+#include "core/xmalloc.h"
 #include "store/db.h"
 #include "store/ledger.h"
 #include "store/rewards.h"
@@ -234,6 +235,7 @@ static void check_one(struct item *it)
         refuse(it, &e);
         return;
     }
+    ly_assert(it->w != NULL); /* a missing reward was refused just above */
     if (redemption_check_limit(it->w, it->live, it->o.quantity, &e) < 0 ||
         redemption_check_stock(it->w, it->o.quantity, &e) < 0 ||
         redemption_check_cost(&it->m, it->w, it->o.quantity, &cost, &it->after, &e) < 0) {
@@ -328,6 +330,7 @@ static int take_stock(struct db *db, struct item **its, int n, struct err *e)
             takers[k++] = its[i];
     if (k == 0)
         return 0;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     qsort(takers, (size_t)k, sizeof(takers[0]), by_reward);
     for (int i = 0; i < k; i++)
         store_reward_move_stock_queue(db, takers[i]->o.reward_id, -(int64_t)takers[i]->o.quantity,

@@ -127,7 +127,7 @@ static int read_groups(struct req *rq, const struct report_filter *f, struct db 
 int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
 {
     const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
-    int64_t members[NSEGMENTS + 1], spend[NSEGMENTS + 1], total, total_spend;
+    int64_t members[NSEGMENTS + 1] = {0}, spend[NSEGMENTS + 1] = {0}, total, total_spend;
     struct report_filter f;
     struct insight_group *g;
     json_t *items, *by_tier;
@@ -174,7 +174,7 @@ int api_reports_segments(struct req *rq, struct resp *rs, struct err *e)
 int api_reports_lifecycle(struct req *rq, struct resp *rs, struct err *e)
 {
     const struct rules_snapshot *snap = rules_cache_hold(&rq->arena);
-    int64_t members[NSTAGES + 1], spend[NSTAGES + 1], total, total_spend;
+    int64_t members[NSTAGES + 1] = {0}, spend[NSTAGES + 1] = {0}, total, total_spend;
     struct report_filter f;
     struct insight_group *g;
     struct db *db;

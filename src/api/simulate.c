@@ -429,7 +429,7 @@ int api_rules_simulate(struct req *rq, struct resp *rs, struct err *e)
 {
     struct rules *r = arena_alloc(&rq->arena, sizeof(*r)); /* about 0.5 MB: never on the stack */
     struct run *s = arena_alloc(&rq->arena, sizeof(*s));
-    struct sim_query q;
+    struct sim_query q = {0};
     struct db *db;
 
     memset(s, 0, sizeof(*s));

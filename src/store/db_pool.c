@@ -59,6 +59,7 @@ void db_pool_init(const char *url, int size)
     db_conn_init(url);
     pool.size = size;
     pool.dbs = xcalloc((size_t)size, sizeof(*pool.dbs));
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     pool.free_list = xcalloc((size_t)size, sizeof(*pool.free_list));
     for (int i = 0; i < size; i++) {
         pool.dbs[i].sock = -1;
@@ -103,6 +104,7 @@ static struct local_pool *local_pool(void)
         local = xcalloc(1, sizeof(*local));
         local->size = local_size;
         local->dbs = xcalloc((size_t)local_size, sizeof(*local->dbs));
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         local->free_list = xcalloc((size_t)local_size, sizeof(*local->free_list));
         for (int i = 0; i < local_size; i++) {
             local->dbs[i].local = true;

@@ -385,7 +385,7 @@ static int run_phases(struct db *db, const struct daily_job_params *p, const cha
                       struct err *e)
 {
     char points[24], months[24], window[24], grace[24];
-    int64_t v[2];
+    int64_t v[2] = {0, 0};
 
     db_i64_text(p->birthday_points, points);
     db_i64_text(p->expiry_months, months);

@@ -54,6 +54,7 @@ static PGconn *connect_listening(struct notify *n, struct err *e)
     for (int i = 0; i < n->nchannels; i++) {
         /* LISTEN takes an identifier, not a parameter: quote it. */
         char *ident = PQescapeIdentifier(conn, n->channels[i], strlen(n->channels[i]));
+        size_t size;
         char *sql;
         PGresult *res;
         bool ok;
@@ -63,9 +64,9 @@ static PGconn *connect_listening(struct notify *n, struct err *e)
             PQfinish(conn);
             return NULL;
         }
-        sql = xmalloc(strlen(ident) + sizeof("LISTEN "));
-        strcpy(sql, "LISTEN ");
-        strcat(sql, ident);
+        size = sizeof("LISTEN ") + strlen(ident);
+        sql = xmalloc(size);
+        snprintf(sql, size, "LISTEN %s", ident);
         PQfreemem(ident);
         res = PQexec(conn, sql);
         free(sql);

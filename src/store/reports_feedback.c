@@ -130,7 +130,7 @@ int store_kpi_counts(struct db *db, const struct feedback_scope *s, struct kpi_c
                      struct err *e)
 {
     const char *params[5];
-    int64_t v[15];
+    int64_t v[15] = {0};
     PGresult *res;
     int rc;
 

@@ -266,7 +266,7 @@ static const char *col_str(const PGresult *res, int row, int col)
 static int read_row(const PGresult *res, int row, struct scan *sc, struct err *e)
 {
     struct sim_purchase *p = &sc->p;
-    int64_t local[5], birthday[2] = {0, 0}, pct = 0;
+    int64_t local[5] = {0}, birthday[2] = {0, 0}, pct = 0;
     const char *categories = col_str(res, row, COL_CATEGORIES);
     int n;
 
