@@ -58,6 +58,9 @@ const char *const rj_op_names[] = {
     [OP_IN] = "in", [OP_NOT_IN] = "not_in", [OP_CONTAINS] = "contains",
 };
 
+const char *const rj_birthday_windows[BIRTHDAY_MONTH + 1] = {
+    [BIRTHDAY_DAY] = "day", [BIRTHDAY_WEEK] = "week", [BIRTHDAY_MONTH] = "month"};
+
 static const char *const weekdays[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 static bool op_allowed(enum fact_type t, enum rules_op op)
@@ -527,8 +530,6 @@ static void parse_tiers(struct ctx *c, json_t *v)
 static void parse_birthday(struct ctx *c, json_t *b)
 {
     static const char *const allowed[] = {"window", "multiplier", "bonus_points", NULL};
-    static const char *const windows[] = {
-        [BIRTHDAY_DAY] = "day", [BIRTHDAY_WEEK] = "week", [BIRTHDAY_MONTH] = "month"};
     json_t *v;
     size_t mark;
 
@@ -537,8 +538,8 @@ static void parse_birthday(struct ctx *c, json_t *b)
     if ((v = json_object_get(b, "window")) != NULL) {
         int found = -1;
         if (json_is_string(v))
-            for (int i = 0; i < 3; i++)
-                if (strcmp(json_string_value(v), windows[i]) == 0)
+            for (int i = 0; i <= BIRTHDAY_MONTH; i++)
+                if (strcmp(json_string_value(v), rj_birthday_windows[i]) == 0)
                     found = i;
         if (found < 0)
             rj_fail(c, "must be one of day, week, month");

@@ -1,6 +1,7 @@
 /*
  * rules_names.h - the names the rule-set document gives a condition's facts
- * and operators ("purchase.subtotal", ">="), and each fact's value type:
+ * and operators ("purchase.subtotal", ">="), each fact's value type, and
+ * the birthday windows ("week"):
  * what the parser (rules_json.c, which defines them) and the renderer
  * (rules_render.c) share, so that a document reads back as it was written.
  * Private to src/api/rules_json.c and rules_render.c.
@@ -22,5 +23,8 @@ struct fact_name {
 extern const struct fact_name rj_facts[FACT__COUNT];
 extern const char *const rj_op_names[OP_CONTAINS + 1];
 #define NOPS ((int)(sizeof(rj_op_names) / sizeof(rj_op_names[0])))
+
+/* Indexed by enum rules_birthday_window. */
+extern const char *const rj_birthday_windows[BIRTHDAY_MONTH + 1];
 
 #endif

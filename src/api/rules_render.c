@@ -116,8 +116,6 @@ static json_t *codes_json(const char (*codes)[RULES_CODE_MAX + 1], int n, struct
 
 json_t *rules_to_json(const struct rules *r)
 {
-    static const char *const windows[] = {
-        [BIRTHDAY_DAY] = "day", [BIRTHDAY_WEEK] = "week", [BIRTHDAY_MONTH] = "month"};
     struct out b = {true};
     json_t *doc = json_object();
     json_t *o, *a;
@@ -155,8 +153,9 @@ json_t *rules_to_json(const struct rules *r)
 
     o = json_object();
     put(&b, o, "window",
-        json_string((unsigned)r->birthday_window <= BIRTHDAY_MONTH ? windows[r->birthday_window]
-                                                                   : "day"));
+        json_string((unsigned)r->birthday_window <= BIRTHDAY_MONTH
+                        ? rj_birthday_windows[r->birthday_window]
+                        : "day"));
     put(&b, o, "multiplier", x100_json(r->birthday_multiplier_x100));
     put(&b, o, "bonus_points", json_integer((json_int_t)r->birthday_bonus_points));
     put(&b, doc, "birthday", o);
