@@ -140,7 +140,7 @@ static int run_server(const struct cfg *c, const sigset_t *sigs)
     log_msg(LOG_INFO, "shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     /* One grace period covers both stops: the requests', then the
      * scheduler's run (which goes on meanwhile). */
-    deadline_in(&until, CLOCK_REALTIME, c->stop_grace_s * 1000L);
+    deadline_in(&until, c->stop_grace_s * 1000L);
     http_server_stop(srv, &until);
     daily_scheduler_stop(&until);
     housekeeping_stop();

@@ -17,7 +17,7 @@
 void daily_scheduler_start(void);
 /* Stops it: a run in progress stops before its next batch (its date stays
  * unrecorded, so the next start does it again), and from `until` on
- * (CLOCK_REALTIME, core/deadline.h; borrowed) the statement it is still
+ * (core/deadline.h; borrowed) the statement it is still
  * running is cancelled (db_cancel_all): a batch waiting for another
  * daemon's can wait two minutes.  A no-op when it was not started. */
 void daily_scheduler_stop(const struct timespec *until);

@@ -1,14 +1,21 @@
 /*
- * deadline.h - the absolute time `ms` milliseconds from now, on a given
- * clock, for pthread_cond_timedwait (CLOCK_REALTIME unless the condition
- * variable was made with another clock).  Thread-safe; no state.  Must not
- * sleep or wait itself.
+ * deadline.h - deadlines for pthread_cond_timedwait on CLOCK_MONOTONIC, so
+ * that a step of the wall clock (NTP, an operator) neither cuts a wait
+ * short nor stretches it.  Every timed wait of the daemon waits on a
+ * condition variable made by deadline_cond_init for a time made by
+ * deadline_in.  Thread-safe; no state.  Must not sleep or wait itself.
  */
 #ifndef LY_CORE_DEADLINE_H
 #define LY_CORE_DEADLINE_H
 
+#include <pthread.h>
 #include <time.h>
 
-void deadline_in(struct timespec *ts, clockid_t clock, long ms);
+/* The CLOCK_MONOTONIC time `ms` milliseconds from now, into *ts. */
+void deadline_in(struct timespec *ts, long ms);
+
+/* Initialises `c` (not yet initialised, or destroyed) so that its timed
+ * waits take deadline_in's times. */
+void deadline_cond_init(pthread_cond_t *c);
 
 #endif

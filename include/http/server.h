@@ -62,7 +62,7 @@ int http_server_port(const struct http_server *s);
 /*
  * Stops accepting connections and answers new requests on connections kept
  * alive with 503 and Connection: close; lets the requests in flight finish
- * (until `until`, CLOCK_REALTIME as core/deadline.h makes it; then
+ * (until `until`, as core/deadline.h makes it; then
  * app->grace_over, and a handler waiting for the database still runs to its
  * answer), then stops the workers and frees `s`.  `until` is borrowed.
  */

@@ -34,8 +34,9 @@
 
 static pthread_t thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t ended_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake;       /* deadline_cond_init, once */
+static pthread_cond_t ended_cond; /* likewise */
+static pthread_once_t conds_once = PTHREAD_ONCE_INIT;
 static bool stopping;
 static bool started;
 static bool running; /* in run_due: a run may be on the database */
@@ -114,8 +115,7 @@ static void *loop(void *arg)
         sleep_s = run_due();
         pthread_mutex_lock(&lock);
         running = false;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += sleep_s;
+        deadline_in(&deadline, sleep_s * 1000L);
         while (!stopping && pthread_cond_timedwait(&wake, &lock, &deadline) == 0)
             ;
     }
@@ -125,8 +125,15 @@ static void *loop(void *arg)
     return NULL;
 }
 
+static void conds_init(void)
+{
+    deadline_cond_init(&wake);
+    deadline_cond_init(&ended_cond);
+}
+
 void daily_scheduler_start(void)
 {
+    pthread_once(&conds_once, conds_init);
     stopping = false;
     ended = false;
     started = pthread_create(&thread, NULL, loop, NULL) == 0;
@@ -157,7 +164,7 @@ void daily_scheduler_stop(const struct timespec *until)
                 NULL);
         db_cancel_all();
         pthread_mutex_lock(&lock);
-        deadline_in(&next, CLOCK_REALTIME, 1000);
+        deadline_in(&next, 1000);
         while (!ended && pthread_cond_timedwait(&ended_cond, &lock, &next) == 0)
             ;
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "core/log.h"
 #include "store/db.h"
 #include "store/idempotency.h"
@@ -18,7 +19,8 @@
 
 static pthread_t thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake; /* deadline_cond_init, once */
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 static bool stopping;
 static bool started;
 
@@ -51,8 +53,7 @@ static void *loop(void *arg)
     (void)arg;
     pthread_mutex_lock(&lock);
     while (!stopping) {
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += PERIOD_S;
+        deadline_in(&deadline, PERIOD_S * 1000L);
         while (!stopping && pthread_cond_timedwait(&wake, &lock, &deadline) == 0)
             ;
         if (stopping)
@@ -65,8 +66,14 @@ static void *loop(void *arg)
     return NULL;
 }
 
+static void wake_init(void)
+{
+    deadline_cond_init(&wake);
+}
+
 void housekeeping_start(void)
 {
+    pthread_once(&wake_once, wake_init);
     stopping = false;
     started = pthread_create(&thread, NULL, loop, NULL) == 0;
 }

@@ -394,7 +394,7 @@ static void *reloader_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&st.lock);
     while (!st.stop) {
-        deadline_in(&until, CLOCK_MONOTONIC, wait_ms);
+        deadline_in(&until, wait_ms);
         while (!st.stale && !st.stop)
             if (pthread_cond_timedwait(&st.cond, &st.lock, &until) == ETIMEDOUT)
                 break;
@@ -424,7 +424,7 @@ int rules_cache_await(int64_t version, int timeout_ms)
     struct timespec until;
     int rc = 0;
 
-    deadline_in(&until, CLOCK_MONOTONIC, timeout_ms);
+    deadline_in(&until, timeout_ms);
     pthread_mutex_lock(&st.lock);
     st.stale = true;
     pthread_cond_broadcast(&st.cond);
@@ -461,16 +461,12 @@ static int load_at_start(struct err *e)
 
 int rules_cache_init(const struct cfg *c, struct err *e)
 {
-    pthread_condattr_t ca;
     int rc;
 
     ly_assert(ptr_of(atomic_load(&st.word)) == NULL && !st.running);
     if (load_at_start(e) < 0)
         return -1;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st.cond, &ca);
-    pthread_condattr_destroy(&ca);
+    deadline_cond_init(&st.cond);
     st.stale = false;
     st.stop = false;
     st.failing = false;

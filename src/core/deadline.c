@@ -1,15 +1,28 @@
 /*
- * deadline.c - an absolute time some milliseconds ahead (core/deadline.h).
+ * deadline.c - monotonic deadlines and the condition variables that wait
+ * for them (core/deadline.h).
  */
 #include "core/deadline.h"
 
-void deadline_in(struct timespec *ts, clockid_t clock, long ms)
+#include "core/xmalloc.h"
+
+void deadline_in(struct timespec *ts, long ms)
 {
-    clock_gettime(clock, ts);
+    clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+void deadline_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+
+    ly_assert(pthread_condattr_init(&ca) == 0);
+    ly_assert(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0);
+    ly_assert(pthread_cond_init(c, &ca) == 0);
+    pthread_condattr_destroy(&ca);
 }

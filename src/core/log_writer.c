@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/deadline.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 
@@ -37,7 +38,7 @@
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* to the writer: text pending, or stop */
-    pthread_cond_t idle; /* from the writer: it has ended */
+    pthread_cond_t idle; /* from the writer: it has ended (deadline_cond_init, once) */
     char *pending;       /* appended by callers */
     size_t len;
     char *spare;            /* the writer's while it writes */
@@ -51,8 +52,13 @@ static struct {
 } writer = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
-    .idle = PTHREAD_COND_INITIALIZER,
 };
+static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+
+static void idle_init(void)
+{
+    deadline_cond_init(&writer.idle);
+}
 
 /* write(2) until all of it is out or stderr fails for good. */
 static void write_all(const char *p, size_t n)
@@ -120,6 +126,7 @@ int log_writer_start(void)
 {
     int rc;
 
+    pthread_once(&idle_once, idle_init);
     pthread_mutex_lock(&writer.lock);
     if (writer.running || writer.abandoned) {
         pthread_mutex_unlock(&writer.lock);
@@ -147,8 +154,7 @@ void log_writer_stop(void)
     char *rest;
     size_t n;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += STOP_WAIT_MS / 1000;
+    deadline_in(&deadline, STOP_WAIT_MS);
     pthread_mutex_lock(&writer.lock);
     if (!writer.running) {
         pthread_mutex_unlock(&writer.lock);

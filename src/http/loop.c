@@ -292,7 +292,7 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
     s->nworkers = c->threads;
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->idle, NULL);
+    deadline_cond_init(&s->idle);
     metrics_init(app->routes, app->nroutes, &s->inflight);
     /* The first daemon binds the port (perhaps 0: any); the others bind the
      * same one, and the kernel spreads new connections over them. */
@@ -325,7 +325,7 @@ struct http_server *http_server_start(const struct cfg *c, const struct http_app
         if (!w->started) {
             struct timespec now;
 
-            deadline_in(&now, CLOCK_REALTIME, 0);
+            deadline_in(&now, 0);
             http_server_stop(s, &now);
             return err_set(e, ERR_INTERNAL, "cannot start the HTTP workers"), NULL;
         }
@@ -374,7 +374,7 @@ void http_server_stop(struct http_server *s, const struct timespec *until)
          * would hold its worker for as long as that statement's timeout. */
         do {
             s->app->grace_over();
-            deadline_in(&deadline, CLOCK_REALTIME, 1000);
+            deadline_in(&deadline, 1000);
             pthread_mutex_lock(&s->lock);
             while (atomic_load(&s->inflight) > 0 &&
                    pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == 0)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "core/fiber.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -67,7 +68,7 @@ void db_pool_init(const char *url, int size)
     }
     pool.nfree = size;
     pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.cond, NULL);
+    deadline_cond_init(&pool.cond);
     atomic_store(&pool.in_use, 0);
 }
 
@@ -151,8 +152,7 @@ struct db *db_acquire(struct err *e)
         return db;
     }
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ACQUIRE_TIMEOUT_S;
+    deadline_in(&deadline, ACQUIRE_TIMEOUT_S * 1000L);
     pthread_mutex_lock(&pool.lock);
     while (pool.nfree == 0) {
         if (pthread_cond_timedwait(&pool.cond, &pool.lock, &deadline) != 0)
