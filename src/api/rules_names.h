@@ -2,9 +2,11 @@
  * rules_names.h - the names the rule-set document gives a condition's facts
  * and operators ("purchase.subtotal", ">="), each fact's value type, and
  * the birthday windows ("week"):
- * what the parser (rules_json.c, which defines them) and the renderer
- * (rules_render.c) share, so that a document reads back as it was written.
- * Private to src/api/rules_json.c and rules_render.c.
+ * what the parser and the renderer (rules_render.c) share, so that a
+ * document reads back as it was written.  The fact and operator names are
+ * defined with the condition parser (rules_conditions.c), the birthday
+ * windows with the section parsers (rules_json.c).
+ * Private to src/api/rules_conditions.c, rules_json.c and rules_render.c.
  */
 #ifndef LY_API_RULES_NAMES_H
 #define LY_API_RULES_NAMES_H

@@ -1,15 +1,15 @@
 /*
- * rules_read.c - the reusable layer of the rule-set parser (rules_json.c):
- * the $-rooted JSON path of where the validation is
- * ("$.promotions[2].when.all[0].op"), errors recorded at their path without
- * stopping at the first, and readers that check one value's presence, type,
- * range and format.  Multipliers and percentages become exact hundredths
- * here so that nothing after the parser sees a double.
+ * rules_read.c - the reusable layer of the rule-set parser (rules_json.c
+ * and rules_conditions.c): the $-rooted JSON path of where the validation
+ * is ("$.promotions[2].when.all[0].op"), errors recorded at their path
+ * without stopping at the first, and readers that check one value's
+ * presence, type, range and format.  Multipliers and percentages become
+ * exact hundredths here so that nothing after the parser sees a double.
  *
- * Knows no section of the document (rules_json.c does).  Must not compute
- * anything with the rules, touch the database or call the C library's
- * time-zone functions: RFC 3339 timestamps are converted to UTC with plain
- * arithmetic (core/civil.c).
+ * Knows no section of the document (rules_json.c and rules_conditions.c
+ * do).  Must not compute anything with the rules, touch the database or
+ * call the C library's time-zone functions: RFC 3339 timestamps are
+ * converted to UTC with plain arithmetic (core/civil.c).
  */
 #include "rules_read.h"
 

@@ -1,9 +1,10 @@
 /*
- * rules_read.h - what the rule-set parser (rules_json.c) and its reusable
- * layer (rules_read.c) share: the state of one validation and the typed
- * readers that report every problem at its $-rooted JSON path.
- * Private to src/api/rules_json.c and rules_read.c; everyone else sees
- * api/rules_json.h only.
+ * rules_read.h - what the rule-set parser (rules_json.c's sections and
+ * rules_conditions.c's condition trees) and its reusable layer
+ * (rules_read.c) share: the state of one validation and the typed readers
+ * that report every problem at its $-rooted JSON path.
+ * Private to src/api/rules_json.c, rules_conditions.c and rules_read.c;
+ * everyone else sees api/rules_json.h only.
  *
  * Every json_t here is borrowed from the document being parsed, and a
  * string a reader returns points into that document (valid while it is).

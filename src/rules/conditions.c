@@ -4,8 +4,8 @@
  *
  * Pure and total: whatever the tree, evaluation ends after at most
  * RULES_MAX_NODES node visits and never reads outside rules.nodes.  Trees
- * are validated at PUT (src/api/rules_json.c), not here; what this file
- * must guarantee is that an invalid tree is harmless.
+ * are validated at PUT (src/api/rules_conditions.c), not here; what this
+ * file must guarantee is that an invalid tree is harmless.
  *
  * Interpretation:
  *   - all: every child true (no children: true); any: some child true (no
