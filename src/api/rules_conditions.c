@@ -263,7 +263,7 @@ static int parse_leaf(struct ctx *c, json_t *v)
  * numbered in document order (parent before children), so rendering and
  * parsing again reproduces the same indices.
  */
-int rj_parse_condition(struct ctx *c, json_t *v, int depth)
+static int parse_node(struct ctx *c, json_t *v, int depth)
 {
     static const char *const kinds[] = {"all", "any", "not"};
     int kind = -1, nkinds = 0, idx;
@@ -303,7 +303,7 @@ int rj_parse_condition(struct ctx *c, json_t *v, int depth)
         int child;
 
         c->r->nodes[idx].kind = NODE_NOT;
-        child = rj_parse_condition(c, body, depth + 1);
+        child = parse_node(c, body, depth + 1);
         rj_pop(c, mark);
         if (child < 0)
             return -1;
@@ -325,7 +325,7 @@ int rj_parse_condition(struct ctx *c, json_t *v, int depth)
 
         json_array_foreach (body, i, item) {
             size_t m2 = rj_push_index(c, i);
-            int child = rj_parse_condition(c, item, depth + 1);
+            int child = parse_node(c, item, depth + 1);
             rj_pop(c, m2);
             if (child < 0) {
                 ok = false;
@@ -336,4 +336,9 @@ int rj_parse_condition(struct ctx *c, json_t *v, int depth)
         rj_pop(c, mark);
         return ok ? idx : -1;
     }
+}
+
+int rj_parse_condition(struct ctx *c, json_t *v)
+{
+    return parse_node(c, v, 1);
 }

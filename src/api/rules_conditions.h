@@ -12,13 +12,12 @@
 #include "rules_read.h"
 
 /*
- * The condition `v` (borrowed) at the current path, appended to
- * c->r->nodes.  `depth` is 1 for the root of a condition (a promotion's
- * `when`); the parser counts the nesting from there.  Returns the root's
- * node index, or -1 after the errors have been reported in `c`.
- * member.tier values are checked against the document's tier codes only
- * when c->tier_codes_known, so the tiers are parsed first.
+ * The condition `v` (borrowed) at the current path, a promotion's `when`,
+ * appended to c->r->nodes (its nesting bounded by RULES_MAX_DEPTH).
+ * Returns the root's node index, or -1 after the errors have been reported
+ * in `c`.  member.tier values are checked against the document's tier
+ * codes only when c->tier_codes_known, so the tiers are parsed first.
  */
-int rj_parse_condition(struct ctx *c, json_t *v, int depth);
+int rj_parse_condition(struct ctx *c, json_t *v);
 
 #endif

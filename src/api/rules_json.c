@@ -291,7 +291,7 @@ static void parse_promotion(struct ctx *c, json_t *o, int i)
     pr->when = -1;
     if ((v = json_object_get(o, "when")) != NULL && !json_is_null(v)) {
         mark = rj_push_key(c, "when");
-        pr->when = rj_parse_condition(c, v, 1);
+        pr->when = rj_parse_condition(c, v);
         rj_pop(c, mark);
     }
 
