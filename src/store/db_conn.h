@@ -40,10 +40,12 @@ struct db {
     } queued[DB_MAX_QUEUED];
     struct err *own; /* db_queue_errors_to's, for the next db_queue */
     struct buf qtext;
-    /* While the connection is open: libpq's cancel handle for it, and its
-     * place in db_cancel.c's list (that file's lock guards both links). */
+    /* While the connection is open: libpq's cancel handle for it, its
+     * place in db_cancel.c's list, and how many db_cancel_all calls are
+     * using the handle (that file's lock guards all three). */
     PGcancel *cancel;
     struct db *cancel_prev, *cancel_next;
+    int cancel_users;
 };
 
 /* The database every connection opens; `url` is borrowed for the
