@@ -12,8 +12,9 @@
  * PQcancel connects to the server and waits for it, so it runs outside
  * the list's lock: a worker opening or closing a connection meanwhile does
  * not wait for it.  The handles in use are counted on their connection
- * (cancel_users); untracking one waits until no cancel uses its handle,
- * and only then frees it.
+ * (cancel_users); untracking one waits until no cancel uses its handle
+ * (a closing connection waits for its own cancel at most), and only then
+ * frees it.
  *
  * Must not touch a connection's PGconn but on its owner's thread (db_cancel_track,
  * called by db.c), nor run statements.
@@ -83,16 +84,19 @@ int db_cancel_all(void)
     }
     pthread_mutex_unlock(&lock);
     for (int i = 0; i < n; i++) {
-        if (PQcancel(dbs[i]->cancel, why, (int)sizeof(why)))
+        int ok = PQcancel(dbs[i]->cancel, why, (int)sizeof(why));
+
+        /* Each handle is given back as soon as its own cancel is done: a
+         * connection closing waits for its cancel, not the whole batch. */
+        pthread_mutex_lock(&lock);
+        if (--dbs[i]->cancel_users == 0)
+            pthread_cond_broadcast(&unused);
+        pthread_mutex_unlock(&lock);
+        if (ok)
             asked++;
         else
             log_msg(LOG_WARN, "cannot cancel a statement", why);
     }
-    pthread_mutex_lock(&lock);
-    for (int i = 0; i < n; i++)
-        dbs[i]->cancel_users--;
-    pthread_cond_broadcast(&unused);
-    pthread_mutex_unlock(&lock);
     free(dbs);
     return asked;
 }
