@@ -46,13 +46,15 @@ static const char *env_lookup(const char *name)
 static int migrate_at_start(const struct cfg *c, int *latest)
 {
     struct err e;
-    time_t give_up = time(NULL) + START_DB_WAIT_S;
+    struct timespec give_up;
+
+    deadline_in(&give_up, START_DB_WAIT_S * 1000L);
 
     for (;;) {
         err_clear(&e);
         if (cli_apply_migrations(c, latest, &e) == 0)
             return 0;
-        if (e.code != ERR_UNAVAILABLE || time(NULL) >= give_up) {
+        if (e.code != ERR_UNAVAILABLE || deadline_passed(&give_up)) {
             log_msg(LOG_ERROR, "migrations failed", e.internal[0] ? e.internal : e.detail);
             return -1;
         }

@@ -9,10 +9,15 @@
 #define LY_CORE_DEADLINE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
-/* The CLOCK_MONOTONIC time `ms` milliseconds from now, into *ts. */
+/* The CLOCK_MONOTONIC time `ms` (>= 0) milliseconds from now, into *ts. */
 void deadline_in(struct timespec *ts, long ms);
+
+/* Whether CLOCK_MONOTONIC has reached *ts (a deadline_in time), for a
+ * retry loop that sleeps rather than waits on a condition variable. */
+bool deadline_passed(const struct timespec *ts);
 
 /* Initialises `c` (not yet initialised, or destroyed) so that its timed
  * waits take deadline_in's times. */

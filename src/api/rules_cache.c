@@ -443,14 +443,16 @@ int rules_cache_await(int64_t version, int timeout_ms)
 /* Version 1 and the first snapshot, waiting a while for a database that is starting too. */
 static int load_at_start(struct err *e)
 {
-    time_t give_up = time(NULL) + START_WAIT_S;
+    struct timespec give_up;
     struct err tmp;
+
+    deadline_in(&give_up, START_WAIT_S * 1000L);
 
     for (;;) {
         err_clear(&tmp);
         if (ensure_first_version(&tmp) == 0 && reload(&tmp) == 0)
             return 0;
-        if (tmp.code != ERR_UNAVAILABLE || time(NULL) >= give_up) {
+        if (tmp.code != ERR_UNAVAILABLE || deadline_passed(&give_up)) {
             *e = tmp;
             return -1;
         }

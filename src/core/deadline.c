@@ -8,6 +8,7 @@
 
 void deadline_in(struct timespec *ts, long ms)
 {
+    ly_assert(ms >= 0);
     clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (ms % 1000) * 1000000L;
@@ -15,6 +16,14 @@ void deadline_in(struct timespec *ts, long ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+bool deadline_passed(const struct timespec *ts)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
 }
 
 void deadline_cond_init(pthread_cond_t *c)

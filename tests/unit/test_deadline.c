@@ -1,6 +1,7 @@
 /*
  * test_deadline.c - unit tests for core/deadline.c: the carry of
- * deadline_in's arithmetic, and that a condition variable made by
+ * deadline_in's arithmetic, deadline_passed on both sides of a deadline,
+ * and that a condition variable made by
  * deadline_cond_init waits until a deadline_in time and no less (a
  * condition variable on the wall clock would take a monotonic time, which
  * counts from boot, for one long past and return at once).
@@ -40,6 +41,16 @@ static void test_arithmetic(void)
     }
 }
 
+static void test_passed(void)
+{
+    struct timespec now, later;
+
+    deadline_in(&now, 0);
+    deadline_in(&later, 60000);
+    CHECK(deadline_passed(&now));
+    CHECK(!deadline_passed(&later));
+}
+
 static void test_wait(void)
 {
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -63,6 +74,7 @@ static void test_wait(void)
 int main(void)
 {
     test_arithmetic();
+    test_passed();
     test_wait();
     return check_report();
 }
