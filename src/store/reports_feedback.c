@@ -7,7 +7,7 @@
  * time zone.  The period is then [$3 00:00, $4 + 1 day 00:00) local time,
  * so a row belongs to it by its own timestamp, never by a UTC date.
  *
- * Each statement comes in two forms, and `stmt_of` picks the one for the
+ * Each statement comes in two forms, and `exec_scoped` picks the one for the
  * call (the first answers right only without a filter).  Without a
  * filter, the period's rows are read by time alone (the block ranges of
  * migration 0009) and no member is looked up: joined to every member, a
@@ -39,7 +39,7 @@
 
 /* The rows of `table` (as `x`) whose member the filters select, beside
  * b, up to the WHERE clause's first condition of the period.  ANY_ROWS is
- * for calls without a filter only (stmt_of): its test of the parameters
+ * for calls without a filter only (exec_scoped): its test of the parameters
  * is a one-time filter in any plan, custom or generic, never a look-up of
  * the member (with a filter it would select nothing). */
 #define ANY_ROWS(table, x)                                                                         \
@@ -58,19 +58,15 @@
 #define ANY_MEMBERS      "FROM members m, b WHERE " FILTERS("m")
 #define SELECTED_MEMBERS "FROM m, b"
 
-/* A statement's two forms, [0] without a filter and [1] with one. */
-static const struct db_stmt *stmt_of(const struct db_stmt forms[2], const struct feedback_scope *s)
+/* Runs the form of a statement that `s` calls for, [0] without a filter
+ * and [1] with one, with the scope as its parameters $1..$5.  Returns the
+ * result (the caller PQclears it) or NULL with `e` set. */
+static PGresult *exec_scoped(struct db *db, const struct db_stmt forms[2],
+                             const struct feedback_scope *s, struct err *e)
 {
-    return &forms[s->store_id != NULL || s->tier != NULL];
-}
+    const char *params[5] = {s->store_id, s->tier, s->from, s->to, s->timezone};
 
-static void scope_params(const struct feedback_scope *s, const char *params[5])
-{
-    params[0] = s->store_id;
-    params[1] = s->tier;
-    params[2] = s->from;
-    params[3] = s->to;
-    params[4] = s->timezone;
+    return db_exec(db, &forms[s->store_id != NULL || s->tier != NULL], 5, params, e);
 }
 
 /* Reads `n` int8 columns of row 0 into out[]. */
@@ -129,13 +125,11 @@ static const struct db_stmt stmt_kpi_counts[2] = {
 int store_kpi_counts(struct db *db, const struct feedback_scope *s, struct kpi_counts *out,
                      struct err *e)
 {
-    const char *params[5];
     int64_t v[15] = {0};
     PGresult *res;
     int rc;
 
-    scope_params(s, params);
-    res = db_exec(db, stmt_of(stmt_kpi_counts, s), 5, params, e);
+    res = exec_scoped(db, stmt_kpi_counts, s, e);
     if (res == NULL)
         return -1;
     rc = read_row(res, 15, v, e);
@@ -184,12 +178,10 @@ static const struct db_stmt stmt_kpi_months[2] = {
 int store_kpi_months(struct db *db, const struct feedback_scope *s, struct arena *a,
                      struct kpi_month **months, int *n, struct err *e)
 {
-    const char *params[5];
     PGresult *res;
     int rows, rc = -1;
 
-    scope_params(s, params);
-    res = db_exec(db, stmt_of(stmt_kpi_months, s), 5, params, e);
+    res = exec_scoped(db, stmt_kpi_months, s, e);
     if (res == NULL)
         return -1;
     rows = PQntuples(res);
@@ -231,12 +223,10 @@ static const struct db_stmt stmt_complaint_stats[2] = {
 int store_complaint_stats(struct db *db, const struct feedback_scope *s, struct arena *a,
                           struct complaint_stats **rows, int *n, struct err *e)
 {
-    const char *params[5];
     PGresult *res;
     int nrows, rc = -1;
 
-    scope_params(s, params);
-    res = db_exec(db, stmt_of(stmt_complaint_stats, s), 5, params, e);
+    res = exec_scoped(db, stmt_complaint_stats, s, e);
     if (res == NULL)
         return -1;
     nrows = PQntuples(res);
