@@ -137,7 +137,7 @@ json_t *rules_to_json(const struct rules *r)
     put(&b, doc, "earn", o);
 
     a = json_array();
-    for (int i = 0; i < r->ntiers; i++) {
+    for (int i = 0; i < r->ntiers && i < RULES_MAX_TIERS; i++) {
         const struct rules_tier *t = &r->tiers[i];
         o = json_object();
         put(&b, o, "code", json_string(t->code));
